@@ -1,0 +1,154 @@
+"""Identity federation gateway: sign in with your own identity, leave with short-lived keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from pathlib import Path
+
+import redis
+from flask import Flask, Response, g, request
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gateway.config_cache import ConfigCache
+from gateway.runtime import Runtime, StartupError
+from gateway.settings import Settings
+from gateway.state.client import connect
+from gateway.state.embedded import EmbeddedRedis
+from gateway.state.keys import Keys
+from gateway.state.sessions import RedisSessionInterface
+
+__all__ = ["StartupError", "create_app"]
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+# Pages are server-rendered with no third-party assets, so the policy can be strict.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the gateway app: connect the stores, load the configuration, wire blueprints."""
+    from gateway import logs, master_key
+    from gateway.web import errors, ops, portal
+
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)
+
+    engine = _database(settings)
+    store, redis_url = _redis(settings)
+    keys = Keys(settings.redis_prefix)
+    from gateway.store.snapshot import load_snapshot
+
+    config = ConfigCache(
+        lambda version: load_snapshot(engine, version),
+        store,
+        keys,
+        settings.config_reload_interval,
+    )
+    secret = master_key.load_or_create(settings)
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        # Cookies carry random ids only; this key signs Flask-WTF's CSRF tokens.
+        SECRET_KEY=hmac.new(secret, b"flask-secret-key", hashlib.sha256).hexdigest(),
+        SESSION_COOKIE_NAME="gw_session",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        GATEWAY_REDIS_URL=redis_url,
+    )
+    app.session_interface = RedisSessionInterface(store, keys, settings.session_lifetime)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
+        )
+    app.extensions["gateway"] = Runtime(settings, engine, store, keys, config, secret)
+
+    _instrument(app)
+    errors.register(app)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(portal.bp)
+    return app
+
+
+def _database(settings: Settings) -> Engine:
+    from gateway.store import migrate
+    from gateway.store.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        if engine.url.get_backend_name() == "sqlite":
+            migrate.upgrade(engine)
+        elif not migrate.is_up_to_date(engine):
+            raise StartupError(
+                f"the database at {where} is not at the current schema; "
+                "run `gateway db upgrade` first"
+            )
+    except SQLAlchemyError as exc:
+        raise StartupError(
+            f"cannot reach the database at {where} ({type(exc).__name__}); start it or fix "
+            "GATEWAY_DATABASE_URL"
+        ) from exc
+    return engine
+
+
+def _redis(settings: Settings) -> tuple[redis.Redis, str]:
+    url = settings.redis_url or EmbeddedRedis(settings.var_dir / "redis").ensure_running()
+    client = connect(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise StartupError(
+            f"cannot reach Redis at {url} ({exc}); start it, fix GATEWAY_REDIS_URL, or leave "
+            "it empty to run an embedded Redis"
+        ) from exc
+    return client, url
+
+
+def _instrument(app: Flask) -> None:
+    """Request ids, timing, metrics and the security headers on every response."""
+    from gateway import metrics
+
+    @app.before_request
+    def start() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        endpoint = request.endpoint or "unknown"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(endpoint).observe(elapsed)
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            headers.setdefault("Content-Security-Policy", _CSP)
+            headers.setdefault("X-Frame-Options", "DENY")
+            headers.setdefault("Cache-Control", "no-store")
+        return response

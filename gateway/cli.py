@@ -1,0 +1,172 @@
+"""The `gateway` command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gateway.runtime import StartupError
+from gateway.settings import Settings, SettingsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _fail_cleanly(func: F) -> F:
+    """Startup problems print one line and exit 2, never a traceback."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StartupError as exc:
+            click.echo(f"gateway: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Identity federation gateway and security token service."""
+
+
+@cli.command()
+@_fail_cleanly
+def serve() -> None:
+    """Run the production server (gunicorn; GATEWAY_BIND and GATEWAY_WORKERS)."""
+    from gateway.server import serve as run
+
+    run(_settings())
+
+
+@cli.command()
+@_fail_cleanly
+def demo() -> None:
+    """Seed the demo configuration and serve it with demo identity providers."""
+    from gateway.server import prepare
+    from gateway.server import serve as run
+
+    settings = _settings()
+    prepare(settings)
+    engine = _engine(settings)
+    text = resources.files("gateway").joinpath("demo_config.yaml").read_text()
+    report = _import(engine, text, actor="demo")
+    click.echo(f"demo configuration loaded ({report})")
+    click.echo(f"\n  Open {settings.base_url}/ in a browser.\n")
+    run(settings)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@_fail_cleanly
+def db_upgrade() -> None:
+    """Apply every pending migration to GATEWAY_DATABASE_URL."""
+    from gateway.store import migrate
+
+    engine = _engine(_settings())
+    migrate.upgrade(engine)
+    click.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@cli.group()
+def config() -> None:
+    """Configuration as code (YAML): accounts, roles, providers, mapping rules."""
+
+
+@config.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@_fail_cleanly
+def config_export(file: str) -> None:
+    """Write the whole configuration to FILE (`-` for standard output)."""
+    from gateway.store.config_io import export_config
+
+    text = export_config(_engine(_settings()))
+    if file == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(file).write_text(text)
+        click.echo(f"exported to {file}", err=True)
+
+
+@config.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--actor", default="cli", help="Name recorded in the change log.")
+@_fail_cleanly
+def config_import(file: str, actor: str) -> None:
+    """Validate FILE fully, then apply all of it in one transaction or nothing."""
+    text = sys.stdin.read() if file == "-" else _read(file)
+    report = _import(_engine(_settings()), text, actor=actor)
+    click.echo(str(report))
+
+
+def _read(file: str) -> str:
+    try:
+        return Path(file).read_text()
+    except OSError as exc:
+        raise click.ClickException(f"{file}: {exc.strerror}") from None
+
+
+def _import(engine: Any, text: str, *, actor: str) -> Any:
+    from gateway.problems import Invalid
+    from gateway.store.config_io import import_config
+
+    try:
+        report = import_config(engine, text, actor=actor)
+    except Invalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(
+            f"{len(exc.problems)} problem(s); nothing was written"
+        ) from None
+    _bump_config_version()
+    return report
+
+
+def _bump_config_version() -> None:
+    """Tell running gateways to reload; harmless when none runs."""
+    import redis
+
+    from gateway.state.client import connect
+    from gateway.state.embedded import EmbeddedRedis
+    from gateway.state.keys import Keys
+
+    settings = _settings()
+    embedded = EmbeddedRedis(settings.var_dir / "redis")
+    url = settings.redis_url or (embedded.url if embedded.answering() else "")
+    if not url:
+        return
+    try:
+        connect(url).incr(Keys(settings.redis_prefix).config_version)
+    except redis.RedisError as exc:
+        click.echo(f"warning: could not notify running gateways ({exc})", err=True)
+
+
+def _engine(settings: Settings) -> Any:
+    from gateway import _database
+
+    return _database(settings)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    from gateway.iam.cli import policy
+
+    cli.add_command(policy)
+    cli(prog_name="gateway")

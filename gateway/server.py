@@ -1,0 +1,74 @@
+"""`gateway serve`: gunicorn running the app with workers and bind from settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from gateway.settings import Settings
+
+
+def prepare(settings: Settings) -> Settings:
+    """Check the stores once in the master (migrating SQLite, starting embedded Redis).
+
+    Returns settings whose Redis URL points at the server every worker must share.
+    Raises StartupError with one clear line when something is missing.
+    """
+    from gateway import _database, _redis
+
+    engine = _database(settings)
+    engine.dispose()
+    client, url = _redis(settings)
+    client.close()
+    return dataclasses.replace(settings, redis_url=url)
+
+
+def metrics_dir(settings: Settings) -> str:
+    """A fresh directory for prometheus-client's multi-process files."""
+    path = settings.var_dir.resolve() / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
+
+
+class GatewayServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the gateway's own configuration instead of a config file."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        options: dict[str, Any] = {
+            "bind": self.settings.bind,
+            "workers": self.settings.workers,
+            "worker_class": "sync",
+            "timeout": 30,
+            "graceful_timeout": 20,
+            "keepalive": 5,
+            "proc_name": "gateway",
+            "child_exit": _child_exit,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from gateway import create_app
+
+        return create_app(self.settings)
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT; gunicorn drains in-flight requests on SIGTERM."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir(settings)
+    GatewayServer(prepare(settings)).run()

@@ -1,0 +1,1 @@
+"""Ephemeral state in Redis: sessions, replay caches, revocations, config version."""

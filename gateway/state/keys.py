@@ -1,0 +1,47 @@
+"""The one Redis key scheme. Every key starts with the configured prefix and has a TTL.
+
+| key                              | holds                              | TTL                     |
+|----------------------------------|------------------------------------|-------------------------|
+| `<p>session:<sha256(sid)>`       | browser session (JSON)             | session lifetime        |
+| `<p>saml:req:<request id>`       | outstanding AuthnRequest           | 10 minutes              |
+| `<p>saml:seen:<assertion id>`    | assertion replay cache             | until assertion expiry  |
+| `<p>oidc:state:<state>`          | OIDC state, nonce, PKCE verifier   | 10 minutes              |
+| `<p>revoked:<access key id>`     | single-session revocation          | until credential expiry |
+| `<p>rl:<scope>:<key>`            | rate-limit counters                | the limit's window      |
+| `<p>config:version`              | config version (no TTL: a counter) | none                    |
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Builds every Redis key from one prefix so the scheme lives in one place."""
+
+    prefix: str
+
+    def session(self, sid: str) -> str:
+        # Hashing the cookie value means a Redis dump does not hand out live sessions.
+        return f"{self.prefix}session:{hashlib.sha256(sid.encode()).hexdigest()}"
+
+    def saml_request(self, request_id: str) -> str:
+        return f"{self.prefix}saml:req:{request_id}"
+
+    def saml_seen(self, assertion_id: str) -> str:
+        return f"{self.prefix}saml:seen:{assertion_id}"
+
+    def oidc_state(self, state: str) -> str:
+        return f"{self.prefix}oidc:state:{state}"
+
+    def revoked(self, access_key_id: str) -> str:
+        return f"{self.prefix}revoked:{access_key_id}"
+
+    def rate_limit(self, scope: str, key: str) -> str:
+        return f"{self.prefix}rl:{scope}:{key}"
+
+    @property
+    def config_version(self) -> str:
+        return f"{self.prefix}config:version"

@@ -1,0 +1,52 @@
+"""Operations endpoints: liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway import metrics
+from gateway.runtime import runtime
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is alive and answering; nothing else is checked."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Ready when the database and Redis answer and a configuration is loaded."""
+    rt = runtime()
+    checks: dict[str, Any] = {}
+    try:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    try:
+        rt.redis.ping()
+        checks["redis"] = "ok"
+    except redis.RedisError as exc:
+        checks["redis"] = f"unavailable: {type(exc).__name__}"
+    snapshot = rt.config.current()
+    checks["config_version"] = snapshot.version
+    ready = checks["database"] == "ok" and checks["redis"] == "ok"
+    return jsonify(status="ready" if ready else "unavailable", checks=checks), (
+        200 if ready else 503
+    )
+
+
+@bp.get("/metrics")
+def metrics_endpoint() -> Response:
+    """Prometheus exposition for every worker of this server."""
+    body, content_type = metrics.render()
+    return Response(body, content_type=content_type)
