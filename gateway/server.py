@@ -52,6 +52,9 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             "keepalive": 5,
             "proc_name": "gateway",
             "child_exit": _child_exit,
+            # gunicorn 27's control socket defaults to one path per user, which two
+            # servers on one machine (replicas, tests) would fight over.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -77,10 +77,10 @@ def test_reading_does_not_extend_the_absolute_lifetime(
 
 def test_unknown_session_id_is_not_adopted(server: LiveServer, redis_server: RedisServer) -> None:
     planted = "p" * 43
-    browser = requests.Session()
-    browser.cookies.set("gw_session", planted)
-    browser.post(f"{server.url}/_t/set/blue")
-    assert browser.cookies["gw_session"] != planted
+    response = requests.post(f"{server.url}/_t/set/blue", cookies={"gw_session": planted})
+    assert response.cookies["gw_session"] != planted
+    follow = requests.get(f"{server.url}/_t/get", cookies={"gw_session": planted})
+    assert follow.json() == {"value": None}
 
 
 def test_sign_in_rotates_the_session_id_and_deletes_the_old_one(

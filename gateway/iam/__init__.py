@@ -1,37 +1,97 @@
 """IAM policy language: parse, validate, compile, evaluate, explain.
 
-TEMPORARY STUB: the policy-engine work replaces this module's body; the two
-functions below are the agreed public contract used by config import.
+Build a `Policy` once with `parse_policy` (config load), a `RequestContext` per request, then
+ask `evaluate_trust`, `evaluate_session` or `evaluate_resource` for a `Decision`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any, Literal
+from gateway.iam.arn import (
+    Arn,
+    RoleRef,
+    SessionRef,
+    account_root_arn,
+    arn_matches,
+    is_account_id,
+    parse_arn,
+    parse_role_arn,
+    parse_session_arn,
+    role_arn,
+    session_arn,
+)
+from gateway.iam.context import (
+    Principal,
+    RequestContext,
+    is_known_key,
+    saml_keys,
+    session_keys,
+    tag_keys,
+    web_identity_keys,
+)
+from gateway.iam.document import (
+    DEFAULT_MAX_CHARS,
+    MAX_POLICY_ARNS,
+    Policy,
+    PolicyKind,
+    Statement,
+    parse_policy,
+    policy_size,
+    validate_policy,
+    validate_policy_arns,
+)
+from gateway.iam.evaluate import (
+    ASSUME_ACTIONS,
+    REASONS,
+    Decision,
+    FailedCondition,
+    MatchedStatement,
+    SessionPermissions,
+    check_revocation,
+    evaluate,
+    evaluate_resource,
+    evaluate_session,
+    evaluate_trust,
+    revoke_older_sessions_policy,
+)
 
-from gateway.problems import Invalid, Problem
-
-PolicyKind = Literal["trust", "identity", "session", "resource"]
-
-
-def validate_policy(
-    document: str | Mapping[str, Any], *, kind: PolicyKind, path: str = ""
-) -> list[Problem]:
-    """Every problem with a policy document, each with a path under `path`."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError as exc:
-            return [Problem(path, f"not valid JSON: {exc}")]
-    if not isinstance(document, Mapping):
-        return [Problem(path, "expected a JSON object")]
-    return []
-
-
-def parse_policy(document: str | Mapping[str, Any], *, kind: PolicyKind, path: str = "") -> Any:
-    """Parse and compile a policy; raises Invalid with every problem."""
-    problems = validate_policy(document, kind=kind, path=path)
-    if problems:
-        raise Invalid(problems)
-    return document
+__all__ = [
+    "ASSUME_ACTIONS",
+    "DEFAULT_MAX_CHARS",
+    "MAX_POLICY_ARNS",
+    "REASONS",
+    "Arn",
+    "Decision",
+    "FailedCondition",
+    "MatchedStatement",
+    "Policy",
+    "PolicyKind",
+    "Principal",
+    "RequestContext",
+    "RoleRef",
+    "SessionPermissions",
+    "SessionRef",
+    "Statement",
+    "account_root_arn",
+    "arn_matches",
+    "check_revocation",
+    "evaluate",
+    "evaluate_resource",
+    "evaluate_session",
+    "evaluate_trust",
+    "is_account_id",
+    "is_known_key",
+    "parse_arn",
+    "parse_policy",
+    "parse_role_arn",
+    "parse_session_arn",
+    "policy_size",
+    "revoke_older_sessions_policy",
+    "role_arn",
+    "saml_keys",
+    "session_arn",
+    "session_keys",
+    "tag_keys",
+    "validate_policy",
+    "validate_policy_arns",
+    "web_identity_keys",
+]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gateway.iam.wildcard import (
     Matcher,
     Segment,
+    compile_patterns,
     compile_regex,
     compile_segments,
     segments_regex,
@@ -18,7 +20,8 @@ DEFAULT_PARTITION = "aws"
 
 # IAM names: roles and paths (`/` separated, each part `[\w+=,.@-]`), session names likewise.
 _NAME = r"[\w+=,.@-]+"
-_ROLE_RESOURCE = re.compile(rf"role((?:/{_NAME})*)/({_NAME})", re.ASCII)
+# Role paths may hold any printable ASCII between slashes, as IAM allows.
+_ROLE_RESOURCE = re.compile(rf"role(/(?:[\x21-\x7e]*/)?)({_NAME})", re.ASCII)
 _SESSION_RESOURCE = re.compile(rf"assumed-role/({_NAME})/({_NAME})", re.ASCII)
 _PARTITION = re.compile(r"aws(?:-[a-z]+)*")
 
@@ -87,7 +90,9 @@ def account_root_arn(account: str, partition: str = DEFAULT_PARTITION) -> str:
     return f"arn:{partition}:iam::{account}:root"
 
 
-def role_arn(account: str, name: str, *, path: str = "/", partition: str = DEFAULT_PARTITION) -> str:
+def role_arn(
+    account: str, name: str, *, path: str = "/", partition: str = DEFAULT_PARTITION
+) -> str:
     """A role ARN; `path` starts and ends with `/` (default `/`)."""
     if not path.startswith("/"):
         path = "/" + path
@@ -111,7 +116,7 @@ def parse_role_arn(text: str) -> RoleRef | None:
     match = _ROLE_RESOURCE.fullmatch(arn.resource)
     if match is None or not _PARTITION.fullmatch(arn.partition):
         return None
-    return RoleRef(arn.partition, arn.account, (match.group(1) or "") + "/", match.group(2))
+    return RoleRef(arn.partition, arn.account, match.group(1), match.group(2))
 
 
 def parse_session_arn(text: str) -> SessionRef | None:
@@ -130,7 +135,8 @@ def compile_arn_pattern(pattern: str) -> Matcher:
     return compile_arn_segments(((pattern, True),))
 
 
-def compile_arn_segments(segments: Sequence[Segment]) -> Matcher:
+@lru_cache(maxsize=4096)
+def compile_arn_segments(segments: tuple[Segment, ...]) -> Matcher:
     """ArnLike matching for pattern pieces (literal pieces come from variables and escapes)."""
     text = "".join(piece for piece, _ in segments)
     if text.count(":") < 5:
@@ -140,6 +146,21 @@ def compile_arn_segments(segments: Sequence[Segment]) -> Matcher:
         # The first five segments are literal, so a whole-string match cannot cross a segment.
         return compile_segments(segments)
     return compile_regex(_arn_regex(segments))
+
+
+def compile_arn_patterns(patterns: Sequence[str]) -> Matcher:
+    """One matcher for several ArnLike patterns (OR), grouping the whole-string-safe ones."""
+    simple = [p for p in patterns if _whole_string_safe(p)]
+    segmented = [compile_arn_pattern(p) for p in patterns if not _whole_string_safe(p)]
+    matchers = ([compile_patterns(simple)] if simple else []) + segmented
+    if len(matchers) == 1:
+        return matchers[0]
+    found = tuple(matchers)
+    return lambda text: any(m(text) for m in found)
+
+
+def _whole_string_safe(pattern: str) -> bool:
+    return pattern.count(":") < 5 or not _wildcard_in_head(((pattern, True),))
 
 
 def _wildcard_in_head(segments: Sequence[Segment]) -> bool:

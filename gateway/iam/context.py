@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -22,7 +22,12 @@ PrincipalType = Literal["AWS", "Federated", "Service", "Anonymous"]
 
 # Identity providers AWS names by host in `Principal.Federated` rather than by provider ARN.
 FEDERATED_HOSTS = frozenset(
-    {"accounts.google.com", "graph.facebook.com", "www.amazon.com", "cognito-identity.amazonaws.com"}
+    {
+        "accounts.google.com",
+        "graph.facebook.com",
+        "www.amazon.com",
+        "cognito-identity.amazonaws.com",
+    }
 )
 
 GLOBAL_KEYS = (
@@ -204,36 +209,61 @@ class Principal:
         return cls.aws(text)
 
 
-@dataclass(frozen=True, slots=True)
 class RequestContext:
     """Action, resource, caller and condition keys (lower-cased) → tuples of string values.
 
     `keys` accepts str, bool, int, Decimal, datetime or iterables of them, and None for absent;
     `aws:CurrentTime` and `aws:EpochTime` are added from `now` (default: the clock) when absent.
+    Immutable once built.
     """
 
-    action: str
-    resource: str
-    principal: Principal | None = None
-    keys: Keys = field(default_factory=dict)
-    now: datetime | None = None
-    action_lower: str = field(init=False)
+    __slots__ = ("action", "action_lower", "keys", "now", "principal", "resource")
 
-    def __post_init__(self) -> None:
-        keys = normalize_keys(self.keys)
-        if "aws:currenttime" not in keys or "aws:epochtime" not in keys:
-            now = self.now or datetime.now(UTC)
-            keys.setdefault("aws:currenttime", (format_time(now),))
-            keys.setdefault("aws:epochtime", (str(int(now.timestamp())),))
-        object.__setattr__(self, "keys", keys)
-        object.__setattr__(self, "action_lower", self.action.lower())
+    action: str
+    action_lower: str
+    resource: str
+    principal: Principal | None
+    keys: Keys
+    now: datetime | None
+
+    def __init__(
+        self,
+        action: str,
+        resource: str,
+        principal: Principal | None = None,
+        keys: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        normalized = normalize_keys(keys or {})
+        if "aws:currenttime" not in normalized or "aws:epochtime" not in normalized:
+            moment = now or datetime.now(UTC)
+            normalized.setdefault("aws:currenttime", (format_time(moment),))
+            normalized.setdefault("aws:epochtime", (str(int(moment.timestamp())),))
+        for name, value in (
+            ("action", action),
+            ("action_lower", action.lower()),
+            ("resource", resource),
+            ("principal", principal),
+            ("keys", normalized),
+            ("now", now),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"RequestContext is immutable; cannot set {name}")
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestContext(action={self.action!r}, resource={self.resource!r}, "
+            f"principal={self.principal!r}, keys={dict(self.keys)!r})"
+        )
 
     def get(self, key: str) -> Values | None:
         """The values of a condition key (any case), or None when absent."""
         return self.keys.get(key.lower())
 
     def with_action(self, action: str) -> RequestContext:
-        """The same request for another action (keys are already normalized)."""
+        """The same request for another action."""
         return RequestContext(action, self.resource, self.principal, self.keys, self.now)
 
 
@@ -277,7 +307,9 @@ def normalize_keys(keys: Mapping[str, Any]) -> dict[str, Values]:
     return out
 
 
-def tag_keys(kind: Literal["PrincipalTag", "RequestTag", "ResourceTag"], tags: Mapping[str, str]) -> dict[str, Values]:
+def tag_keys(
+    kind: Literal["PrincipalTag", "RequestTag", "ResourceTag"], tags: Mapping[str, str]
+) -> dict[str, Values]:
     """`aws:<kind>/<key>` for each tag, plus `aws:TagKeys` for request tags."""
     out: dict[str, Values] = {f"aws:{kind.lower()}/{k.lower()}": (v,) for k, v in tags.items()}
     if kind == "RequestTag" and tags:

@@ -1,4 +1,4 @@
-"""Policy variables: `${key}`, `${key, 'default'}`, the escapes `${*}` `${?}` `${$}`, null values."""
+"""Policy variables: `${key}`, `${key, 'default'}`, escapes `${*}` `${?}` `${$}`, null values."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 Matcher = Callable[[str], bool]
@@ -27,13 +27,13 @@ def segments_regex(segments: Iterable[Segment], *, star: str = ".*", one: str = 
         if not active:
             out.append(re.escape(text))
             continue
-        for token in _WILDCARD_SPLIT.split(text):
-            if token == "*":
+        for chunk in _WILDCARD_SPLIT.split(text):
+            if chunk == "*":
                 out.append(star)
-            elif token == "?":
+            elif chunk == "?":
                 out.append(one)
-            elif token:
-                out.append(re.escape(token))
+            elif chunk:
+                out.append(re.escape(chunk))
     return "".join(out)
 
 
@@ -58,7 +58,8 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Matcher:
     return compile_segments(((pattern, True),), ignore_case=ignore_case)
 
 
-def compile_segments(segments: Sequence[Segment], *, ignore_case: bool = False) -> Matcher:
+@lru_cache(maxsize=4096)
+def compile_segments(segments: tuple[Segment, ...], *, ignore_case: bool = False) -> Matcher:
     """A matcher for pattern pieces, taking the exact and prefix fast paths when it can."""
     if ignore_case:
         segments = tuple((text.lower(), active) for text, active in segments)

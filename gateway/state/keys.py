@@ -6,7 +6,8 @@
 | `<p>saml:req:<request id>`       | outstanding AuthnRequest           | 10 minutes              |
 | `<p>saml:seen:<assertion id>`    | assertion replay cache             | until assertion expiry  |
 | `<p>oidc:state:<state>`          | OIDC state, nonce, PKCE verifier   | 10 minutes              |
-| `<p>revoked:<access key id>`     | single-session revocation          | until credential expiry |
+| `<p>revoked` (sorted set)        | revoked access key ids by expiry   | members pruned at expiry|
+| `<p>revoked:version`             | revocation change counter          | none (a counter)        |
 | `<p>rl:<scope>:<key>`            | rate-limit counters                | the limit's window      |
 | `<p>config:version`              | config version (no TTL: a counter) | none                    |
 """
@@ -36,8 +37,13 @@ class Keys:
     def oidc_state(self, state: str) -> str:
         return f"{self.prefix}oidc:state:{state}"
 
-    def revoked(self, access_key_id: str) -> str:
-        return f"{self.prefix}revoked:{access_key_id}"
+    @property
+    def revoked(self) -> str:
+        return f"{self.prefix}revoked"
+
+    @property
+    def revoked_version(self) -> str:
+        return f"{self.prefix}revoked:version"
 
     def rate_limit(self, scope: str, key: str) -> str:
         return f"{self.prefix}rl:{scope}:{key}"

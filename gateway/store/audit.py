@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, String, select
 from sqlalchemy.orm import Session
 
 from gateway.store.models import AuditEventRow
@@ -26,10 +26,10 @@ CONFIG_CHANGE = "config.change"
 
 # Column widths: text coming from clients is cut to fit rather than refused,
 # because losing an audit record over a long user agent would be worse.
-_LIMITS = {
+_LIMITS: dict[str, int] = {
     c.name: c.type.length
     for c in AuditEventRow.__table__.columns
-    if getattr(c.type, "length", None) is not None
+    if isinstance(c.type, String) and c.type.length is not None
 }
 
 

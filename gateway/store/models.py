@@ -116,9 +116,7 @@ class Role(Base):
 
     __table_args__ = (
         UniqueConstraint("account_id", "name"),
-        CheckConstraint(
-            "max_session_duration BETWEEN 3600 AND 43200", name="max_session_duration"
-        ),
+        CheckConstraint("max_session_duration BETWEEN 3600 AND 43200", name="max_session_duration"),
         CheckConstraint("length(role_id) = 21", name="role_id_length"),
     )
 
@@ -208,9 +206,7 @@ class AuditEventRow(Base):
     __tablename__ = "audit_events"
 
     # 64-bit on PostgreSQL; SQLite's rowid is 64-bit already and must stay INTEGER to be one.
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     event_type: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))

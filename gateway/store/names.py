@@ -13,11 +13,11 @@ from typing import Final
 from urllib.parse import urlsplit
 
 ACCOUNT_ID: Final = re.compile(r"\d{12}")
-# 3–63 lowercase letters, digits and single hyphens, not starting or ending with one.
+# 3-63 lowercase letters, digits and single hyphens, not starting or ending with one.
 ACCOUNT_ALIAS: Final = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]")
 ROLE_NAME: Final = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 # IAM: "/" alone, or "/" + segments + "/", printable ASCII without spaces.
-ROLE_PATH: Final = re.compile(r"/(?:[\x21-\x7e]*/)?")
+ROLE_PATH: Final = re.compile(r"/(?:[\x21-\x7e]+/)?")
 ROLE_PATH_MAX: Final = 512
 POLICY_NAME: Final = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 # Provider names appear in URLs (/oidc/<name>/callback) and in SAML provider ARNs.
@@ -25,7 +25,17 @@ PROVIDER_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ROLE_ID: Final = re.compile(r"AROA[A-Z0-9]{17}")
 TAG_KEY: Final = re.compile(r"[\w.:/=+\-@ ]{1,128}")
 TAG_VALUE: Final = re.compile(r"[\w.:/=+\-@ ]{0,256}")
-ROLE_ARN: Final = re.compile(r"arn:aws:iam::(\d{12}):role(/(?:[\x21-\x7e]*/)?)([\w+=,.@-]{1,64})", re.ASCII)
+ROLE_ARN: Final = re.compile(
+    r"arn:aws:iam::(\d{12}):role(/(?:[\x21-\x7e]+/)?)([\w+=,.@-]{1,64})", re.ASCII
+)
+
+# How AWS trust policies name the social providers (Principal.Federated and the
+# prefix of their condition keys, e.g. `accounts.google.com:aud`).
+SOCIAL_PRINCIPALS: Final = {
+    "google": "accounts.google.com",
+    "facebook": "graph.facebook.com",
+    "amazon": "www.amazon.com",
+}
 
 MIN_SESSION_DURATION: Final = 3600
 MAX_SESSION_DURATION: Final = 43200

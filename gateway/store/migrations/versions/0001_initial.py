@@ -57,9 +57,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_admin_changes_at"), "admin_changes", ["at"], unique=False)
     op.create_table(
         "audit_events",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("at", _utc(), nullable=False),
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),

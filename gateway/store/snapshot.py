@@ -1,0 +1,200 @@
+"""An immutable in-memory view of the whole configuration, for the hot paths.
+
+Loaded with one query per table and every policy parsed once; after that no
+request needs the database. Frozen dataclasses, tuples and read-only mappings
+make it safe to share between threads and to swap atomically on reload.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from gateway import iam
+from gateway.problems import Invalid, Problem
+from gateway.store import names
+from gateway.store.config_db import read_config
+from gateway.store.config_schema import (
+    AccountSpec,
+    ConditionSpec,
+    ConfigSpec,
+    ProviderKind,
+    ProviderSpec,
+    RoleSpec,
+    RuleSpec,
+)
+from gateway.store.types import utcnow
+
+# These are immutable already; the snapshot shares them rather than copying.
+Account = AccountSpec
+Condition = ConditionSpec
+MappingRule = RuleSpec
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def frozen(mapping: Mapping[K, V]) -> Mapping[K, V]:
+    """A read-only view over a private copy."""
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    arn: str
+    role_id: str
+    account_id: str
+    name: str
+    path: str
+    description: str
+    max_session_duration: int
+    trust_policy: Any  # what gateway.iam.parse_policy returned
+    policies: Mapping[str, Any]  # inline policy name → parsed policy
+    tags: Mapping[str, str]
+    revoke_sessions_before: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityProvider:
+    name: str
+    kind: ProviderKind
+    account_id: str
+    arn: str
+    # What trust policies name as Principal.Federated: the ARN, or for the social
+    # kinds AWS's fixed names (accounts.google.com, graph.facebook.com, www.amazon.com).
+    federated_principal: str
+    display_name: str | None
+    metadata_url: str | None
+    metadata_xml: str | None
+    issuer: str | None
+    client_ids: tuple[str, ...]
+    client_secret: str | None
+    scopes: tuple[str, ...]
+    endpoints: Mapping[str, str]
+    options: Mapping[str, bool | tuple[str, ...]]
+    rules: tuple[MappingRule, ...]  # in evaluation order
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The configuration at `version`, indexed for every lookup a request makes."""
+
+    version: int
+    loaded_at: datetime
+    accounts_by_id: Mapping[str, Account]
+    roles_by_arn: Mapping[str, Role]
+    roles_by_id: Mapping[str, Role]  # by AROA… id
+    roles_by_account: Mapping[str, tuple[Role, ...]]  # by account id, sorted by name
+    providers_by_name: Mapping[str, IdentityProvider]
+    providers_by_saml_arn: Mapping[str, IdentityProvider]
+    providers_by_issuer: Mapping[str, IdentityProvider]  # OIDC and social kinds
+    rules_by_provider: Mapping[str, tuple[MappingRule, ...]]  # by provider name, in order
+    # Roles whose policies the policy engine refused at load are left out (a
+    # role that cannot be evaluated must not be assumable); why is kept here.
+    problems: tuple[Problem, ...] = ()
+
+
+def load_snapshot(engine: Engine, version: int, *, strict: bool = False) -> Snapshot:
+    """Read and index the whole configuration in one consistent read.
+
+    With `strict`, a policy the engine refuses raises `Invalid` instead of only
+    leaving its role out.
+    """
+    with engine.connect() as connection:
+        _consistent(connection)
+        with connection.begin():
+            spec = read_config(connection)
+    return build_snapshot(spec, version, strict=strict)
+
+
+def _consistent(connection: Connection) -> None:
+    # PostgreSQL's default READ COMMITTED gives each query its own view; an import
+    # committing between two of them would give a role without its policies.
+    if connection.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="REPEATABLE READ")
+
+
+def build_snapshot(spec: ConfigSpec, version: int, *, strict: bool = False) -> Snapshot:
+    """Index a configuration, parsing each policy once."""
+    problems: list[Problem] = []
+    roles: list[Role] = []
+    for role_spec in spec.roles:
+        role = _role(role_spec, problems)
+        if role is not None:
+            roles.append(role)
+    if strict and problems:
+        raise Invalid(problems)
+    by_account: dict[str, list[Role]] = {}
+    for role in roles:
+        by_account.setdefault(role.account_id, []).append(role)
+    providers = [_provider(p) for p in spec.providers]
+    return Snapshot(
+        version=version,
+        loaded_at=utcnow(),
+        accounts_by_id=frozen({a.id: a for a in spec.accounts}),
+        roles_by_arn=frozen({r.arn: r for r in roles}),
+        roles_by_id=frozen({r.role_id: r for r in roles}),
+        roles_by_account=frozen({k: tuple(v) for k, v in by_account.items()}),
+        providers_by_name=frozen({p.name: p for p in providers}),
+        providers_by_saml_arn=frozen({p.arn: p for p in providers if p.kind == "saml"}),
+        providers_by_issuer=frozen({p.issuer: p for p in providers if p.issuer is not None}),
+        rules_by_provider=frozen({p.name: p.rules for p in providers}),
+        problems=tuple(problems),
+    )
+
+
+def _role(spec: RoleSpec, problems: list[Problem]) -> Role | None:
+    where = f"roles[{spec.arn}]"
+    try:
+        trust = iam.parse_policy(
+            json.loads(spec.trust_policy), kind="trust", path=f"{where}.trust_policy"
+        )
+        policies = {
+            name: iam.parse_policy(
+                json.loads(text), kind="identity", path=f"{where}.policies.{name}"
+            )
+            for name, text in spec.policies
+        }
+    except Invalid as exc:
+        problems.extend(exc.problems)
+        return None
+    assert spec.role_id is not None  # stored roles always have one
+    return Role(
+        arn=spec.arn,
+        role_id=spec.role_id,
+        account_id=spec.account_id,
+        name=spec.name,
+        path=spec.path,
+        description=spec.description,
+        max_session_duration=spec.max_session_duration,
+        trust_policy=trust,
+        policies=frozen(policies),
+        tags=frozen(dict(spec.tags)),
+        revoke_sessions_before=spec.revoke_sessions_before,
+    )
+
+
+def _provider(spec: ProviderSpec) -> IdentityProvider:
+    return IdentityProvider(
+        name=spec.name,
+        kind=spec.kind,
+        account_id=spec.account_id,
+        arn=spec.arn,
+        federated_principal=names.SOCIAL_PRINCIPALS.get(spec.kind, spec.arn),
+        display_name=spec.display_name,
+        metadata_url=spec.metadata_url,
+        metadata_xml=spec.metadata_xml,
+        issuer=spec.issuer,
+        client_ids=spec.client_ids,
+        client_secret=spec.client_secret,
+        scopes=spec.scopes,
+        endpoints=frozen(dict(spec.endpoints)),
+        options=frozen(dict(spec.options)),
+        rules=spec.rules,
+    )

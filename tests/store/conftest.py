@@ -1,0 +1,94 @@
+"""One store suite, every backend: each test taking `engine` runs once per backend.
+
+SQLite always runs (a temporary file). PostgreSQL runs when GATEWAY_TEST_POSTGRES_URL
+is set; each test then gets a fresh schema (search_path points at it) dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
+
+from gateway.store.db import make_engine
+from gateway.store.migrate import upgrade
+from gateway.store.models import Base
+
+POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "gateway" / "demo_config.yaml"
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test: migrating once keeps the suite fast."""
+    path = tmp_path_factory.mktemp("template") / "gateway.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on an empty database (no tables) of the parametrized backend."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+        yield engine
+        engine.dispose()
+        return
+    schema = f"gw_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(
+    backend: str, empty_engine: Engine, tmp_path: Path, request: pytest.FixtureRequest
+) -> Engine:
+    """An engine on a database migrated to the newest revision."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        shutil.copy(template, tmp_path / "gateway.db")
+    else:
+        upgrade(empty_engine)
+    return empty_engine
+
+
+@pytest.fixture(scope="session")
+def demo_text() -> str:
+    return DEMO_CONFIG.read_text()
+
+
+def dump_database(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: to prove that something wrote nothing."""
+    result: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            rows = conn.execute(select(table)).all()
+            result[table.name] = sorted((tuple(map(repr, row)) for row in rows))
+    return result
