@@ -116,6 +116,36 @@ def config_import(file: str, actor: str) -> None:
     click.echo(str(report))
 
 
+@cli.group()
+def keys() -> None:
+    """Credential sealing keys (wrapped by the master key in the database)."""
+
+
+@keys.command("rotate")
+@_fail_cleanly
+def keys_rotate() -> None:
+    """Make a new active key; older keys verify until their credentials expire."""
+    from gateway import master_key
+    from gateway.sts import keystore
+
+    settings = _settings()
+    info = keystore.rotate(_engine(settings), master_key.load_or_create(settings))
+    _bump_config_version()
+    click.echo(f"new active key {info.kid}")
+
+
+@keys.command("list")
+@_fail_cleanly
+def keys_list() -> None:
+    """List keys, newest first, with their state (active, verifying, retired)."""
+    from gateway.sts import keystore
+
+    for info in keystore.list_keys(_engine(_settings())):
+        retired = info.deactivated_at.isoformat() if info.deactivated_at else "-"
+        click.echo(f"{info.kid}  {info.state:<9}  created {info.created_at.isoformat()}  "
+                   f"superseded {retired}")
+
+
 def _read(file: str) -> str:
     try:
         return Path(file).read_text()

@@ -57,7 +57,8 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             "control_socket_disable": True,
         }
         for key, value in options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # older gunicorn lacks the control socket
+                self.cfg.set(key, value)
 
     def load(self) -> Any:
         from gateway import create_app

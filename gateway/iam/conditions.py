@@ -285,6 +285,10 @@ def _compile_one(
             flags.append(value.lower() == "true")
         return _null_condition(op, key, values, frozenset(flags))
     templates: list[Template] | None = None
+    if not variables and base.family in _VARIABLE_FAMILIES and any("${" in v for v in values):
+        # Under 2008-10-17 the text would be compared literally, which is never what was meant.
+        problems.append(Problem(path, 'policy variables need "Version": "2012-10-17"'))
+        return None
     if variables and base.family in _VARIABLE_FAMILIES:
         templates = []
         for value in values:
@@ -538,8 +542,12 @@ _MICROSECOND = timedelta(microseconds=1)
 _EPOCH_SECONDS = re.compile(r"\d{1,12}(?:\.\d{1,9})?")
 
 
+@lru_cache(maxsize=4096)
 def parse_date(text: str) -> int | None:
-    """Microseconds since the epoch from W3C/ISO 8601 (UTC if no offset) or epoch seconds."""
+    """Microseconds since the epoch from W3C/ISO 8601 (UTC if no offset) or epoch seconds.
+
+    Cached: the same issue and current times recur across a session's requests.
+    """
     text = text.strip()
     if _EPOCH_SECONDS.fullmatch(text):
         return int(Decimal(text) * 1_000_000)

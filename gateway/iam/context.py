@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 
 from gateway.iam.arn import (
@@ -236,18 +237,16 @@ class RequestContext:
     ) -> None:
         normalized = normalize_keys(keys or {})
         if "aws:currenttime" not in normalized or "aws:epochtime" not in normalized:
-            moment = now or datetime.now(UTC)
-            normalized.setdefault("aws:currenttime", (format_time(moment),))
-            normalized.setdefault("aws:epochtime", (str(int(moment.timestamp())),))
-        for name, value in (
-            ("action", action),
-            ("action_lower", action.lower()),
-            ("resource", resource),
-            ("principal", principal),
-            ("keys", normalized),
-            ("now", now),
-        ):
-            object.__setattr__(self, name, value)
+            current, epoch = _clock_values(int((now or datetime.now(UTC)).timestamp()))
+            normalized.setdefault("aws:currenttime", current)
+            normalized.setdefault("aws:epochtime", epoch)
+        setter = object.__setattr__
+        setter(self, "action", action)
+        setter(self, "action_lower", action.lower())
+        setter(self, "resource", resource)
+        setter(self, "principal", principal)
+        setter(self, "keys", normalized)
+        setter(self, "now", now)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"RequestContext is immutable; cannot set {name}")
@@ -263,8 +262,20 @@ class RequestContext:
         return self.keys.get(key.lower())
 
     def with_action(self, action: str) -> RequestContext:
-        """The same request for another action."""
-        return RequestContext(action, self.resource, self.principal, self.keys, self.now)
+        """The same request for another action (keys are shared, not normalized again)."""
+        copy = object.__new__(RequestContext)
+        for name in self.__slots__:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "action", action)
+        object.__setattr__(copy, "action_lower", action.lower())
+        return copy
+
+
+@lru_cache(maxsize=64)
+def _clock_values(epoch_seconds: int) -> tuple[Values, Values]:
+    """aws:CurrentTime and aws:EpochTime for one second (AWS renders whole seconds)."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return (format_time(moment),), (str(epoch_seconds),)
 
 
 def format_time(moment: datetime) -> str:
@@ -300,10 +311,17 @@ def normalize_keys(keys: Mapping[str, Any]) -> dict[str, Values]:
     """Lower-cased keys mapped to string tuples; keys whose values are empty are left out."""
     out: dict[str, Values] = {}
     for key, value in keys.items():
-        values = normalize_value(value)
+        # Fast paths for the common shapes: a plain string, or an already-normalized tuple.
+        if type(value) is str:
+            values: Values = (value,)
+        elif type(value) is tuple and all(type(v) is str for v in value):
+            values = value
+        else:
+            values = normalize_value(value)
         if values:
             lowered = key.lower()
-            out[lowered] = out.get(lowered, ()) + values
+            previous = out.get(lowered)
+            out[lowered] = values if previous is None else previous + values
     return out
 
 

@@ -275,7 +275,9 @@ def _load(document: Any, path: str, max_chars: int) -> tuple[Any, str, list[Prob
     if not isinstance(document, Mapping):
         return None, "", [Problem(path, "expected a JSON object")]
     try:
-        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+        text = json.dumps(
+            document, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+        )
     except RecursionError:
         return None, "", [Problem(path, "document is nested too deeply")]
     except (TypeError, ValueError) as exc:

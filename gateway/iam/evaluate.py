@@ -396,7 +396,18 @@ def evaluate_resource(
                 f"allowed by {rbp_matched[0].policy} within the session policies",
                 rbp_matched + extra,
             )
-        return _identity_outcome(ctx, identity, session)
+        outcome = _identity_outcome(ctx, identity, session)
+        if not outcome.allowed and best in (PrincipalMatch.ROLE, PrincipalMatch.EVERYONE):
+            # The resource policy would allow, but a session policy limits it.
+            return _decision(
+                ctx,
+                False,
+                "session_policy_no_allow",
+                f"{rbp_matched[0].policy} allows the role, but no session policy allows it",
+                rbp_matched,
+                _failures([session] if session is not None else [], ctx),
+            )
+        return outcome
     outcome = _identity_outcome(ctx, identity, session)
     if best is None:
         failed = _failures([rbp], ctx) + outcome.failed

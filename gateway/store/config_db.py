@@ -282,7 +282,8 @@ def apply(
 
     The order keeps every constraint satisfied at every statement (PostgreSQL checks
     them immediately): rules that will change go first, because they pin roles
-    (foreign key on the role ARN); deletions run child-first; creations parent-first.
+    (foreign key on the role ARN); deletions run child-first, creations parent-first,
+    and accounts are deleted last, after providers that stay have moved off them.
     Every changed entity gets a change-log row; returns the changes.
     """
     old_accounts = {a.id: a for a in current.accounts}
@@ -306,19 +307,20 @@ def apply(
         if name not in new_providers or new_providers[name].rules != old.rules
     ]
     _delete_in(session, MappingRule.provider_id, stale_rules)
-    # 2. Deletions, children before parents.
+    # 2. Deletions, children before parents; accounts last of all (step 6), once the
+    # providers that stay have moved off them.
     _delete_in(
         session,
         IdentityProvider.id,
         [provider_pks[name] for name in old_providers if name not in new_providers],
     )
     _delete_in(session, Role.id, [role_pks[key] for key in old_roles if key not in new_roles])
-    _delete_in(session, Account.id, [a for a in old_accounts if a not in new_accounts])
 
-    # 3. Accounts. Aliases are unique: clear the ones that change before setting any,
-    # so that two accounts can swap aliases in one import.
+    # 3. Accounts. Aliases are unique: clear every alias that changes or goes away
+    # before setting any, so that accounts can swap or inherit aliases in one import.
+    gone = [a for a in old_accounts if a not in new_accounts]
     moved = [a for a, new in new_accounts.items() if a in old_accounts and old_accounts[a] != new]
-    for account_id in moved:
+    for account_id in gone + moved:
         session.execute(update(Account).where(Account.id == account_id).values(alias=None))
     for account_id in moved:
         alias = new_accounts[account_id].alias
@@ -406,6 +408,9 @@ def apply(
             for position, rule in enumerate(new.rules)
         ],
     )
+
+    # 6. Accounts nothing refers to any more.
+    _delete_in(session, Account.id, gone)
 
     changes = plan(current, desired)
     for change in changes:

@@ -121,11 +121,12 @@ def _consistent(connection: Connection) -> None:
 
 
 def build_snapshot(spec: ConfigSpec, version: int, *, strict: bool = False) -> Snapshot:
-    """Index a configuration, parsing each policy once."""
+    """Index a configuration, parsing each distinct policy document once."""
     problems: list[Problem] = []
     roles: list[Role] = []
+    parse = _Parser()
     for role_spec in spec.roles:
-        role = _role(role_spec, problems)
+        role = _role(role_spec, parse, problems)
         if role is not None:
             roles.append(role)
     if strict and problems:
@@ -149,16 +150,30 @@ def build_snapshot(spec: ConfigSpec, version: int, *, strict: bool = False) -> S
     )
 
 
-def _role(spec: RoleSpec, problems: list[Problem]) -> Role | None:
+class _Parser:
+    """`iam.parse_policy`, once per distinct (kind, document text).
+
+    Roles often share documents (the same trust policy for every role of a team);
+    compiled policies are immutable, so one compiled object serves them all.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[iam.PolicyKind, str], Any] = {}
+
+    def __call__(self, text: str, *, kind: iam.PolicyKind, path: str) -> Any:
+        key = (kind, text)
+        if key not in self._compiled:
+            # A refused document raises here, every time, so each role reports its own path.
+            self._compiled[key] = iam.parse_policy(json.loads(text), kind=kind, path=path)
+        return self._compiled[key]
+
+
+def _role(spec: RoleSpec, parse: _Parser, problems: list[Problem]) -> Role | None:
     where = f"roles[{spec.arn}]"
     try:
-        trust = iam.parse_policy(
-            json.loads(spec.trust_policy), kind="trust", path=f"{where}.trust_policy"
-        )
+        trust = parse(spec.trust_policy, kind="trust", path=f"{where}.trust_policy")
         policies = {
-            name: iam.parse_policy(
-                json.loads(text), kind="identity", path=f"{where}.policies.{name}"
-            )
+            name: parse(text, kind="identity", path=f"{where}.policies.{name}")
             for name, text in spec.policies
         }
     except Invalid as exc:

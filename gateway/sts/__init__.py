@@ -1,0 +1,1 @@
+"""Security token service core: keys, credentials, SigV4, the STS Query protocol (no Flask)."""

@@ -9,8 +9,8 @@ never reaches the HMAC comparison. No database or Redis read happens here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from gateway.sts.credentials import (
     MissingSessionToken,
@@ -30,8 +30,7 @@ from gateway.sts.sigv4 import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(NamedTuple):
     """A verified request and the session that signed it."""
 
     request: VerifiedRequest

@@ -33,3 +33,12 @@ class HmacSha256:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """One-off HMAC-SHA256 (the SigV4 key chain), without the per-call digest fetch."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(key.translate(_INNER) + message).digest()
+    return hashlib.sha256(key.translate(_OUTER) + inner).digest()

@@ -19,11 +19,11 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, cast
 from urllib.parse import quote, unquote, unquote_to_bytes
 
 from gateway.sts.errors import (
@@ -32,7 +32,7 @@ from gateway.sts.errors import (
     MissingAuthenticationToken,
     SignatureDoesNotMatch,
 )
-from gateway.sts.hmac256 import HmacSha256
+from gateway.sts.hmac256 import HmacSha256, hmac_sha256
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
@@ -49,7 +49,7 @@ _QUERY_AUTH = (
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
 )
-_TOKEN = "X-Amz-Security-Token"
+_TOKEN_PARAM = "X-Amz-Security-Token"  # noqa: S105 (a parameter name)
 # Headers whose repetition would let two parties read one request differently.
 _SINGLE_HEADERS = (
     "authorization",
@@ -59,7 +59,8 @@ _SINGLE_HEADERS = (
     "x-amz-security-token",
     "x-amz-content-sha256",
 )
-_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_EXPIRES = re.compile(r"-?[0-9]{1,12}")
 # What every SDK writes; anything else takes the general parser and its error messages.
 _USUAL_AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^,= ]+), ?SignedHeaders=([^,= ]+), ?Signature=([^,= ]+)"
@@ -94,8 +95,7 @@ class SignedRequest:
     body: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class AuthorizationHeader:
+class AuthorizationHeader(NamedTuple):
     """The three fields of an `AWS4-HMAC-SHA256` Authorization header, as written."""
 
     credential: str
@@ -103,8 +103,7 @@ class AuthorizationHeader:
     signature: str
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialScope:
+class CredentialScope(NamedTuple):
     """`<access key id>/<YYYYMMDD>/<region>/<service>/aws4_request`."""
 
     access_key_id: str
@@ -119,8 +118,7 @@ class CredentialScope:
         return f"{self.date}/{self.region}/{self.service}/{self.terminator}"
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureParts:
+class SignatureParts(NamedTuple):
     """What `parse_request` read from a request: everything needed to check its signature."""
 
     credential: CredentialScope
@@ -131,16 +129,15 @@ class SignatureParts:
     presigned: bool
     expires: int | None  # X-Amz-Expires of a presigned request
     security_token: str | None
-    headers: Mapping[str, tuple[str, ...]] = field(repr=False)  # by lower-case name
-    query: tuple[tuple[str, str], ...] = field(repr=False)  # raw (name, value) pairs
+    headers: Mapping[str, Sequence[str]]  # by lower-case name
+    query: tuple[tuple[str, str], ...]  # raw (name, value) pairs
 
     @property
     def access_key_id(self) -> str:
         return self.credential.access_key_id
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedRequest:
+class VerifiedRequest(NamedTuple):
     """A request whose signature checked out."""
 
     access_key_id: str
@@ -153,7 +150,6 @@ class VerifiedRequest:
     expires: int | None
 
 
-@runtime_checkable
 class SecretSource(Protocol):
     def secret_for(self, access_key_id: str) -> str | None: ...
 
@@ -180,10 +176,9 @@ def verify(
     """
     parts = parse_request(req)
     check_scope(parts, service=service, regions=regions)
-    if isinstance(secret_for, SecretSource):
-        secret = secret_for.secret_for(parts.access_key_id)
-    else:
-        secret = secret_for(parts.access_key_id)
+    # getattr, not isinstance: a runtime Protocol check costs more than the whole HMAC.
+    lookup = cast(Callable[[str], "str | None"], getattr(secret_for, "secret_for", secret_for))
+    secret = lookup(parts.access_key_id)
     if secret is None:
         raise InvalidClientTokenId(detail="unknown access key id")
     return verify_signature(req, parts, secret=secret, now=now, max_skew=max_skew)
@@ -274,6 +269,7 @@ def parse_authorization(value: str) -> AuthorizationHeader:
     return AuthorizationHeader(found["Credential"], found["SignedHeaders"], found["Signature"])
 
 
+@lru_cache(maxsize=1024)
 def parse_credential(text: str) -> CredentialScope:
     """`AKID/date/region/service/aws4_request`, split; `IncompleteSignature` if not five parts."""
     pieces = text.split("/")
@@ -292,7 +288,7 @@ def _missing_fields(names: Sequence[str], value: str) -> str:
 
 def _header_form(
     authorization: str,
-    headers: Mapping[str, tuple[str, ...]],
+    headers: Mapping[str, Sequence[str]],
     query: tuple[tuple[str, str], ...],
     params: Mapping[str, list[str]],
 ) -> SignatureParts:
@@ -310,7 +306,7 @@ def _header_form(
             f"header. Authorization={authorization}"
         )
     header_token = headers.get("x-amz-security-token")
-    query_token = params.get(_TOKEN)
+    query_token = params.get(_TOKEN_PARAM)
     if header_token and query_token:
         raise InvalidClientTokenId(detail="security token in both header and query")
     if query_token and len(query_token) > 1:
@@ -331,7 +327,7 @@ def _header_form(
 
 
 def _query_form(
-    headers: Mapping[str, tuple[str, ...]],
+    headers: Mapping[str, Sequence[str]],
     query: tuple[tuple[str, str], ...],
     params: Mapping[str, list[str]],
 ) -> SignatureParts:
@@ -342,16 +338,16 @@ def _query_form(
             "'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders', and 'X-Amz-Expires'. "
             f"Missing: {', '.join(missing)}. Re-examine the query-string parameters."
         )
-    for name in (*_QUERY_AUTH, _TOKEN):
+    for name in (*_QUERY_AUTH, _TOKEN_PARAM):
         if len(params.get(name, ())) > 1:
             raise IncompleteSignature(f"Duplicate query-string parameter '{name}'.")
     algorithm = params["X-Amz-Algorithm"][0]
     if algorithm != ALGORITHM:
         raise IncompleteSignature(f"X-Amz-Algorithm only supports \"{ALGORITHM}\"")
-    if "x-amz-security-token" in headers and _TOKEN in params:
+    if "x-amz-security-token" in headers and _TOKEN_PARAM in params:
         raise InvalidClientTokenId(detail="security token in both header and query")
     timestamp = params["X-Amz-Date"][0]
-    token = params.get(_TOKEN)
+    token = params.get(_TOKEN_PARAM)
     return SignatureParts(
         credential=parse_credential(params["X-Amz-Credential"][0]),
         signed_headers=_signed_headers(params["X-Amz-SignedHeaders"][0]),
@@ -400,6 +396,7 @@ def _check_headers(parts: SignatureParts) -> None:
         )
 
 
+@lru_cache(maxsize=128)  # under load, many requests carry the same second
 def _parse_amz_date(text: str) -> datetime:
     if _AMZ_DATE.fullmatch(text):
         try:
@@ -428,7 +425,7 @@ def _parse_http_date(text: str) -> tuple[datetime, str]:
 
 
 def _parse_expires(text: str) -> int:
-    if not re.fullmatch(r"-?\d{1,12}", text):
+    if not _EXPIRES.fullmatch(text):
         raise IncompleteSignature("X-Amz-Expires should be a number")
     seconds = int(text)
     if seconds < 0:
@@ -442,11 +439,15 @@ def _parse_expires(text: str) -> int:
     return seconds
 
 
-def _header_map(pairs: Sequence[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+def _header_map(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for name, value in pairs:
-        grouped.setdefault(name.strip().lower(), []).append(value)
-    return {name: tuple(values) for name, values in grouped.items()}
+        key = name.lower()
+        if key in grouped:
+            grouped[key].append(value)
+        else:
+            grouped[key] = [value]
+    return grouped
 
 
 def _split_query(query: str) -> tuple[tuple[str, str], ...]:
@@ -465,7 +466,7 @@ def _auth_params(query: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for raw_name, raw_value in query:
         name = unquote(raw_name, errors="replace") if "%" in raw_name else raw_name
-        if name in _QUERY_AUTH or name == _TOKEN:
+        if name in _QUERY_AUTH or name == _TOKEN_PARAM:
             found.setdefault(name, []).append(unquote(raw_value, errors="replace"))
     return found
 
@@ -499,24 +500,24 @@ def check_scope(
 def check_time(parts: SignatureParts, *, now: datetime, max_skew: timedelta = MAX_SKEW) -> None:
     """±`max_skew` around now; a presigned request also within its `X-Amz-Expires`."""
     when = parts.request_time
-    stamp = parts.timestamp
+    window = max_skew if parts.expires is None else timedelta(seconds=parts.expires)
+    if now - window <= when <= now + max_skew:
+        return
     now = now.astimezone(UTC).replace(microsecond=0)
-    skew_text = _duration_text(int(max_skew.total_seconds()))
     if when > now + max_skew:
         raise SignatureDoesNotMatch(
-            f"Signature not yet current: {stamp} is still later than "
-            f"{(now + max_skew).strftime(_BASIC)} ({now.strftime(_BASIC)} + {skew_text})"
+            f"Signature not yet current: {parts.timestamp} is still later than "
+            f"{(now + max_skew).strftime(_BASIC)} ({now.strftime(_BASIC)} + "
+            f"{_duration_text(max_skew)})"
         )
-    window = timedelta(seconds=parts.expires) if parts.expires is not None else max_skew
-    if when < now - window:
-        raise SignatureDoesNotMatch(
-            f"Signature expired: {stamp} is now earlier than "
-            f"{(now - window).strftime(_BASIC)} ({now.strftime(_BASIC)} - "
-            f"{_duration_text(int(window.total_seconds()))})"
-        )
+    raise SignatureDoesNotMatch(
+        f"Signature expired: {parts.timestamp} is now earlier than "
+        f"{(now - window).strftime(_BASIC)} ({now.strftime(_BASIC)} - {_duration_text(window)})"
+    )
 
 
-def _duration_text(seconds: int) -> str:
+def _duration_text(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
     return f"{seconds // 60} min." if seconds % 60 == 0 else f"{seconds} sec."
 
 
@@ -525,18 +526,14 @@ def _duration_text(seconds: int) -> str:
 
 def canonical_request(req: SignedRequest, parts: SignatureParts) -> str:
     """The SigV4 canonical request of `req` over the headers `parts` names."""
-    return "\n".join(
-        (
-            req.method,
-            canonical_uri(req.path),
-            canonical_query(parts.query, presigned=parts.presigned),
-            "".join(
-                f"{name}:{canonical_header_value(parts.headers[name])}\n"
-                for name in parts.signed_headers
-            ),
-            ";".join(parts.signed_headers),
-            payload_hash(req, parts),
-        )
+    headers = parts.headers
+    canonical_headers = "".join(
+        [f"{name}:{canonical_header_value(headers[name])}\n" for name in parts.signed_headers]
+    )
+    query = canonical_query(parts.query, presigned=parts.presigned) if parts.query else ""
+    return (
+        f"{req.method}\n{canonical_uri(req.path)}\n{query}\n{canonical_headers}\n"
+        f"{';'.join(parts.signed_headers)}\n{payload_hash(req, parts)}"
     )
 
 
@@ -576,7 +573,9 @@ def _encode(text: str) -> str:
 
 def canonical_header_value(values: Sequence[str]) -> str:
     """Each value trimmed with inner runs of whitespace collapsed; repeats joined by `,`."""
-    return ",".join(" ".join(value.split()) for value in values)
+    if len(values) == 1:
+        return " ".join(values[0].split())
+    return ",".join([" ".join(value.split()) for value in values])
 
 
 def payload_hash(req: SignedRequest, parts: SignatureParts) -> str:
@@ -604,10 +603,10 @@ def signature(secret: str, scope: CredentialScope, string_to_sign: str) -> str:
 @lru_cache(maxsize=4096)
 def signing_key(secret: str, date: str, region: str, service: str) -> HmacSha256:
     """kSigning, cached: a session signs many requests a day with the same scope."""
-    key = hmac.digest(f"AWS4{secret}".encode(), _bytes(date), "sha256")
-    key = hmac.digest(key, _bytes(region), "sha256")
-    key = hmac.digest(key, _bytes(service), "sha256")
-    return HmacSha256(hmac.digest(key, TERMINATOR.encode(), "sha256"))
+    key = hmac_sha256(_bytes(f"AWS4{secret}"), _bytes(date))
+    key = hmac_sha256(key, _bytes(region))
+    key = hmac_sha256(key, _bytes(service))
+    return HmacSha256(hmac_sha256(key, TERMINATOR.encode()))
 
 
 def _bytes(text: str) -> bytes:

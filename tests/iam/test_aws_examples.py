@@ -2,7 +2,7 @@
 
 Sources: IAM User Guide `reference_policies_examples_*`, `reference_policies_variables`,
 `reference_policies_condition-single-vs-multi-valued-context-keys`, `id_roles_create_for-idp_*`,
-`id_session-tags`, `id_credentials_temp_control-access_disable-perms` (aws-sts.md §4–7).
+`id_session-tags`, `id_credentials_temp_control-access_disable-perms` (aws-sts.md §4 to §7).
 """
 
 from __future__ import annotations
@@ -160,7 +160,9 @@ def test_ip_address_condition_with_ipv4_and_ipv6_ranges(source_ip: str, allowed:
             "Effect": "Allow",
             "Action": "s3:*",
             "Resource": "*",
-            "Condition": {"IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "2001:DB8:1234:5678::/64"]}},
+            "Condition": {
+                "IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "2001:DB8:1234:5678::/64"]}
+            },
         },
     }
     keys = {"aws:SourceIp": source_ip}
@@ -257,7 +259,9 @@ def test_bucket_policy_denies_requests_without_secure_transport() -> None:
         kind="resource",
         name="bucket",
     )
-    perms = SessionPermissions((policy({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}),))
+    perms = SessionPermissions(
+        (policy({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}),)
+    )
     over_tls = ctx("s3:GetObject", f"{BUCKET}/k", session(), {"aws:SecureTransport": True})
     plain = ctx("s3:GetObject", f"{BUCKET}/k", session(), {"aws:SecureTransport": False})
     assert evaluate_resource(perms, bucket_policy, over_tls, resource_account=ACCOUNT).allowed
@@ -280,7 +284,9 @@ REVOKED_AT = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 def test_revoke_older_sessions_policy_denies_sessions_issued_before(
     issued: datetime, allowed: bool
 ) -> None:
-    role_policy = policy({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}, name="Admin")
+    role_policy = policy(
+        {"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}, name="Admin"
+    )
     request = ctx("s3:GetObject", f"{BUCKET}/k", session(), {"aws:TokenIssueTime": issued})
     # AWS's console attaches AWSRevokeOlderSessions; the gateway's revoke_before is equivalent.
     with_policy = SessionPermissions((role_policy, revoke_older_sessions_policy(REVOKED_AT)))
@@ -322,7 +328,12 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/SAML-Dev"
             "https://signin.aws.amazon.com/saml",
             False,
         ),
-        ("sts:AssumeRoleWithWebIdentity", SAML_PROVIDER, "https://signin.aws.amazon.com/saml", False),
+        (
+            "sts:AssumeRoleWithWebIdentity",
+            SAML_PROVIDER,
+            "https://signin.aws.amazon.com/saml",
+            False,
+        ),
     ],
 )
 def test_saml_trust_policy_requires_provider_and_saml_aud(
@@ -348,7 +359,9 @@ def test_saml_trust_with_session_tags_needs_tag_session_and_keys_are_case_insens
                     "Effect": "Allow",
                     "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:saml-provider/ADFS"},
                     "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
-                    "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
+                    "Condition": {
+                        "StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}
+                    },
                 }
             ],
         },
@@ -367,7 +380,12 @@ def test_saml_trust_with_session_tags_needs_tag_session_and_keys_are_case_insens
     without_tag_permission = policy(SAML_TRUST, kind="trust")
     refused = evaluate_trust(
         without_tag_permission,
-        ctx("sts:AssumeRoleWithSAML", ROLE, Principal.federated(SAML_PROVIDER), {"saml:aud": "https://signin.aws.amazon.com/saml"}),
+        ctx(
+            "sts:AssumeRoleWithSAML",
+            ROLE,
+            Principal.federated(SAML_PROVIDER),
+            {"saml:aud": "https://signin.aws.amazon.com/saml"},
+        ),
         tag_session=True,
     )
     assert not refused.allowed
@@ -468,7 +486,12 @@ def test_web_identity_trust_for_facebook_and_amazon_use_app_id() -> None:
             },
             kind="trust",
         )
-        good = ctx("sts:AssumeRoleWithWebIdentity", ROLE, Principal.federated(host), web_identity_keys(host, claims))
+        good = ctx(
+            "sts:AssumeRoleWithWebIdentity",
+            ROLE,
+            Principal.federated(host),
+            web_identity_keys(host, claims),
+        )
         bad = ctx(
             "sts:AssumeRoleWithWebIdentity",
             ROLE,
@@ -500,7 +523,10 @@ def bucket_policy(principal: Any) -> Any:
     )
 
 
-READ_SHARED = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{SHARED}/*"}}
+READ_SHARED = {
+    "Version": "2012-10-17",
+    "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{SHARED}/*"},
+}
 
 
 @pytest.mark.parametrize(
@@ -510,9 +536,27 @@ READ_SHARED = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action
         (ACCOUNT, True, session(), True, "allowed"),
         # Both accounts must allow: the caller's own policy is still needed across accounts.
         (f"arn:aws:iam::{ACCOUNT}:root", False, session(), False, "identity_no_allow"),
-        (f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/alice", False, session(), False, "identity_no_allow"),
-        (f"arn:aws:iam::{ACCOUNT}:root", True, session("111122223333"), False, "resource_policy_no_allow"),
-        (f"arn:aws:iam::{ACCOUNT}:role/Dev", True, session(role="Ops"), False, "resource_policy_no_allow"),
+        (
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/alice",
+            False,
+            session(),
+            False,
+            "identity_no_allow",
+        ),
+        (
+            f"arn:aws:iam::{ACCOUNT}:root",
+            True,
+            session("111122223333"),
+            False,
+            "resource_policy_no_allow",
+        ),
+        (
+            f"arn:aws:iam::{ACCOUNT}:role/Dev",
+            True,
+            session(role="Ops"),
+            False,
+            "resource_policy_no_allow",
+        ),
         (f"arn:aws:iam::{ACCOUNT}:role/Dev", True, session(role="Dev"), True, "allowed"),
     ],
 )
@@ -522,7 +566,10 @@ def test_cross_account_resource_policy_needs_both_accounts_to_allow(
     identity = (policy(READ_SHARED, name="role-policy"),) if caller_allows else ()
     request = ctx("s3:GetObject", f"{SHARED}/report.csv", caller)
     decision = evaluate_resource(
-        SessionPermissions(identity), bucket_policy(granted_to), request, resource_account=BUCKET_ACCOUNT
+        SessionPermissions(identity),
+        bucket_policy(granted_to),
+        request,
+        resource_account=BUCKET_ACCOUNT,
     )
     assert (decision.allowed, decision.reason) == (allowed, reason)
 
@@ -552,7 +599,12 @@ def test_same_account_resource_policy_follows_who_it_names(
     session_policies = ()
     if session_policy_allows is not None:
         action = "s3:GetObject" if session_policy_allows else "s3:ListBucket"
-        session_policies = (policy(READ_SHARED | {"Statement": {"Effect": "Allow", "Action": action, "Resource": "*"}}, kind="session"),)
+        session_policies = (
+            policy(
+                READ_SHARED | {"Statement": {"Effect": "Allow", "Action": action, "Resource": "*"}},
+                kind="session",
+            ),
+        )
     decision = evaluate_resource(
         SessionPermissions(identity, session_policies),
         bucket_policy(granted_to),
@@ -586,9 +638,17 @@ def test_external_id_trust_for_a_third_party_account(
     external_id: str | None, caller_may_assume: bool, allowed: bool, reason: str
 ) -> None:
     trust = policy(EXTERNAL_ID_TRUST, kind="trust", name="trust")
-    caller_policy = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE}}
+    caller_policy = {
+        "Version": "2012-10-17",
+        "Statement": {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE},
+    }
     caller = SessionPermissions((policy(caller_policy),) if caller_may_assume else ())
-    request = ctx("sts:AssumeRole", ROLE, session(OTHER_ACCOUNT, "Vendor", "job"), {"sts:ExternalId": external_id})
+    request = ctx(
+        "sts:AssumeRole",
+        ROLE,
+        session(OTHER_ACCOUNT, "Vendor", "job"),
+        {"sts:ExternalId": external_id},
+    )
     decision = evaluate_trust(trust, request, caller=caller)
     assert (decision.allowed, decision.reason) == (allowed, reason)
 
@@ -619,7 +679,10 @@ def test_set_source_identity_must_be_allowed_when_a_source_identity_is_set() -> 
 
 
 def test_not_action_allows_everything_except_iam() -> None:
-    document = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}}
+    document = {
+        "Version": "2012-10-17",
+        "Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+    }
     assert decide(document, "s3:GetObject", f"{BUCKET}/k").allowed
     assert not decide(document, "iam:CreateUser", "*").allowed
     assert not decide(document, "IAM:createuser", "*").allowed
@@ -639,11 +702,16 @@ def test_abac_resource_tag_must_equal_principal_tag_variable(
             "Action": "secretsmanager:GetSecretValue",
             "Resource": "*",
             "Condition": {
-                "StringEquals": {"aws:ResourceTag/access-project": "${aws:PrincipalTag/access-project}"}
+                "StringEquals": {
+                    "aws:ResourceTag/access-project": "${aws:PrincipalTag/access-project}"
+                }
             },
         },
     }
-    keys = {"aws:PrincipalTag/access-project": principal_project, "aws:ResourceTag/access-project": resource_project}
+    keys = {
+        "aws:PrincipalTag/access-project": principal_project,
+        "aws:ResourceTag/access-project": resource_project,
+    }
     assert decide(document, "secretsmanager:GetSecretValue", "*", keys=keys).allowed is allowed
 
 
@@ -676,7 +744,12 @@ def test_null_condition_denies_requests_made_with_long_term_keys() -> None:
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": "*", "Resource": "*"},
-            {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Null": {"aws:TokenIssueTime": "true"}}},
+            {
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"Null": {"aws:TokenIssueTime": "true"}},
+            },
         ],
     }
     temporary = {"aws:TokenIssueTime": "2026-05-01T11:00:00Z"}
@@ -713,12 +786,20 @@ def test_multiple_values_or_multiple_keys_and_multiple_operators_and(
             },
         },
     }
-    keys = {"aws:PrincipalTag/department": department, "aws:PrincipalTag/role": role, "aws:PrincipalArn": principal_arn}
-    decision = decide(document, "iam:CreateAccessKey", "arn:aws:iam::account-id:user/Ana", keys=keys)
+    keys = {
+        "aws:PrincipalTag/department": department,
+        "aws:PrincipalTag/role": role,
+        "aws:PrincipalArn": principal_arn,
+    }
+    decision = decide(
+        document, "iam:CreateAccessKey", "arn:aws:iam::account-id:user/Ana", keys=keys
+    )
     assert decision.allowed is allowed
 
 
-@pytest.mark.parametrize(("max_keys", "allowed"), [("10", True), ("7", True), ("11", False), ("ten", False)])
+@pytest.mark.parametrize(
+    ("max_keys", "allowed"), [("10", True), ("7", True), ("11", False), ("ten", False)]
+)
 def test_numeric_less_than_equals_limits_s3_max_keys(max_keys: str, allowed: bool) -> None:
     document = {
         "Version": "2012-10-17",
@@ -729,7 +810,9 @@ def test_numeric_less_than_equals_limits_s3_max_keys(max_keys: str, allowed: boo
             "Condition": {"NumericLessThanEquals": {"s3:max-keys": "10"}},
         },
     }
-    assert decide(document, "s3:ListBucket", BUCKET, keys={"s3:max-keys": max_keys}).allowed is allowed
+    assert (
+        decide(document, "s3:ListBucket", BUCKET, keys={"s3:max-keys": max_keys}).allowed is allowed
+    )
 
 
 @pytest.mark.parametrize(
@@ -752,7 +835,10 @@ def test_arn_like_matches_each_segment_separately(principal_arn: str, allowed: b
             "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/admin-*"}},
         },
     }
-    assert decide(document, "s3:GetObject", "*", keys={"aws:PrincipalArn": principal_arn}).allowed is allowed
+    assert (
+        decide(document, "s3:GetObject", "*", keys={"aws:PrincipalArn": principal_arn}).allowed
+        is allowed
+    )
 
 
 @pytest.mark.parametrize(
@@ -765,21 +851,31 @@ def test_arn_like_matches_each_segment_separately(principal_arn: str, allowed: b
     ],
 )
 def test_resource_wildcard_crosses_slashes(resource: str, allowed: bool) -> None:
-    document = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/*/test/*"}}
+    document = {
+        "Version": "2012-10-17",
+        "Statement": {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::B/*/test/*",
+        },
+    }
     assert decide(document, "s3:GetObject", resource).allowed is allowed
 
 
 def test_actions_match_case_insensitively() -> None:
-    document = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "iam:ListAccessKeys", "Resource": "*"}}
+    document = {
+        "Version": "2012-10-17",
+        "Statement": {"Effect": "Allow", "Action": "iam:ListAccessKeys", "Resource": "*"},
+    }
     assert decide(document, "IAM:listaccesskeys", "*").allowed
     assert decide(document, "iam:ListAccessKeys", "*").allowed
     assert not decide(document, "iam:ListAccessKey", "*").allowed
 
 
-@pytest.mark.parametrize(
-    ("session_name", "allowed"), [("alice", True), ("bob", False)]
-)
-def test_trust_policy_requires_role_session_name_to_match_username(session_name: str, allowed: bool) -> None:
+@pytest.mark.parametrize(("session_name", "allowed"), [("alice", True), ("bob", False)])
+def test_trust_policy_requires_role_session_name_to_match_username(
+    session_name: str, allowed: bool
+) -> None:
     trust = policy(
         {
             "Version": "2012-10-17",

@@ -1,7 +1,9 @@
 """One store suite, every backend: each test taking `engine` runs once per backend.
 
-SQLite always runs (a temporary file). PostgreSQL runs when GATEWAY_TEST_POSTGRES_URL
-is set; each test then gets a fresh schema (search_path points at it) dropped afterwards.
+SQLite always runs (a temporary file per test, copied from one migrated template).
+PostgreSQL runs when GATEWAY_TEST_POSTGRES_URL is set: each test module gets its own
+schema (search_path points at it, dropped afterwards), emptied before every test;
+migration tests get a fresh empty schema of their own.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +46,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on an empty database (no tables) of the parametrized backend."""
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
-        yield engine
-        engine.dispose()
-        return
+@contextmanager
+def _postgres_schema() -> Iterator[Engine]:
+    """An engine whose search_path is a new schema, dropped on exit."""
     schema = f"gw_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
@@ -66,17 +64,41 @@ def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
         admin.dispose()
 
 
+@pytest.fixture(scope="module")
+def _postgres_module_schema() -> Iterator[Engine]:
+    """A migrated schema per test module; `engine` empties it before each test."""
+    with _postgres_schema() as engine:
+        upgrade(engine)
+        yield engine
+
+
 @pytest.fixture
-def engine(
-    backend: str, empty_engine: Engine, tmp_path: Path, request: pytest.FixtureRequest
-) -> Engine:
-    """An engine on a database migrated to the newest revision."""
+def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on an empty database (no tables) of the parametrized backend."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+        yield engine
+        engine.dispose()
+        return
+    with _postgres_schema() as engine:
+        yield engine
+
+
+@pytest.fixture
+def engine(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An engine on an empty database migrated to the newest revision."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("_sqlite_template")
         shutil.copy(template, tmp_path / "gateway.db")
-    else:
-        upgrade(empty_engine)
-    return empty_engine
+        engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("_postgres_module_schema")
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
 
 
 @pytest.fixture(scope="session")
@@ -90,5 +112,5 @@ def dump_database(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             rows = conn.execute(select(table)).all()
-            result[table.name] = sorted((tuple(map(repr, row)) for row in rows))
+            result[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return result

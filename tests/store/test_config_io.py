@@ -181,7 +181,9 @@ def test_a_renamed_role_may_keep_its_id(engine: Engine, demo: Doc) -> None:
 def test_changing_a_role_path_moves_its_rules_too(engine: Engine, demo: Doc) -> None:
     _import(engine, demo)
     _role(demo, 0, "Admin")["path"] = "/ops/"
-    demo["identity_providers"][0]["mapping_rules"][0]["role"] = "arn:aws:iam::111111111111:role/ops/Admin"
+    demo["identity_providers"][0]["mapping_rules"][0]["role"] = (
+        "arn:aws:iam::111111111111:role/ops/Admin"
+    )
     report = _import(engine, demo)
     assert sorted(map(str, report.changes)) == [
         "update identity provider demo-saml",
@@ -206,6 +208,27 @@ def test_two_accounts_can_swap_aliases_and_two_providers_their_issuers(
     issuers = {p["name"]: p["issuer"] for p in exported["identity_providers"] if "issuer" in p}
     assert issuers["demo-oidc"] == "https://accounts.google.com"
     assert issuers["google"] == "http://127.0.0.1:8000/demo/oidc"
+
+
+def test_a_provider_can_move_off_an_account_deleted_in_the_same_import(
+    engine: Engine, demo: Doc
+) -> None:
+    _import(engine, demo)
+    prod = demo["accounts"][0]
+    # acme-dev goes away; its alias passes to a new account, its providers move to prod.
+    demo["accounts"] = [prod, {"id": "333333333333", "alias": "acme-dev"}]
+    for provider in demo["identity_providers"]:
+        provider["account"] = "111111111111"
+        provider["mapping_rules"] = [
+            r for r in provider.get("mapping_rules", []) if "222222222222" not in r["role"]
+        ]
+    _import(engine, demo)
+    exported = load_yaml(export_config(engine))
+    assert [(a["id"], a.get("alias")) for a in exported["accounts"]] == [
+        ("111111111111", "acme-prod"),
+        ("333333333333", "acme-dev"),
+    ]
+    assert {p["account"] for p in exported["identity_providers"]} == {"111111111111"}
 
 
 def test_policies_are_stored_in_one_canonical_key_order(engine: Engine, demo: Doc) -> None:
@@ -419,7 +442,9 @@ BAD_INPUT = [
     ),
     (
         "policy-json-duplicate-key",
-        _set("accounts[0].roles[0].policies.AdministratorAccess", '{"Version": "1", "Version": "2"}'),
+        _set(
+            "accounts[0].roles[0].policies.AdministratorAccess", '{"Version": "1", "Version": "2"}'
+        ),
         "accounts[0].roles[0].policies.AdministratorAccess: not valid JSON: duplicate key"
         " 'Version'",
     ),
@@ -555,9 +580,7 @@ def test_every_problem_is_reported_not_only_the_first(engine: Engine, demo: Doc)
         pytest.param(
             "", "expected a mapping with accounts and identity_providers, got null", id="empty"
         ),
-        pytest.param(
-            "accounts: []\n", "identity_providers: required", id="missing-top-level-key"
-        ),
+        pytest.param("accounts: []\n", "identity_providers: required", id="missing-top-level-key"),
     ],
 )
 def test_bad_yaml_is_reported_with_line_numbers_and_nothing_is_written(
@@ -600,12 +623,20 @@ def test_policy_engine_problems_keep_their_exact_path(
 def test_single_entities_validate_with_the_same_rules(demo: Doc) -> None:
     role = _role(demo, 0, "Admin")
     assert validate_role(role, account_id="111111111111") == []
-    assert [str(p) for p in validate_role({**role, "max_session_duration": 60}, account_id="111111111111", path="role")] == [
-        "role.max_session_duration: expected an integer from 3600 to 43200 (seconds), got 60"
-    ]
+    assert [
+        str(p)
+        for p in validate_role(
+            {**role, "max_session_duration": 60}, account_id="111111111111", path="role"
+        )
+    ] == ["role.max_session_duration: expected an integer from 3600 to 43200 (seconds), got 60"]
     provider = demo["identity_providers"][0]
     assert validate_identity_provider(provider) == []
-    assert [str(p) for p in validate_identity_provider(provider, account_ids={"222222222222"}, role_arns={PROD_ADMIN})] == [
+    assert [
+        str(p)
+        for p in validate_identity_provider(
+            provider, account_ids={"222222222222"}, role_arns={PROD_ADMIN}
+        )
+    ] == [
         "account: no account 111111111111 in this configuration",
         "mapping_rules[1].role: no role arn:aws:iam::222222222222:role/engineering/Developer in"
         " this configuration",

@@ -67,7 +67,7 @@ def test_create_read_update_delete(engine: Engine) -> None:
 def test_database_cascades_policy_rows_without_the_orm(engine: Engine) -> None:
     _seed(engine)
     with transaction(engine) as s:
-        s.execute(delete(Role.__table__))
+        s.execute(delete(Role))
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(RolePolicy)) == 0
 
@@ -127,7 +127,7 @@ def test_unknown_provider_kind_is_rejected(engine: Engine) -> None:
 def test_account_with_roles_cannot_be_deleted(engine: Engine) -> None:
     _seed(engine)
     with pytest.raises(IntegrityError), transaction(engine) as s:
-        s.execute(delete(Account.__table__))
+        s.execute(delete(Account))
 
 
 def test_role_with_mapping_rules_cannot_be_deleted_and_rules_follow_a_path_change(
@@ -146,7 +146,7 @@ def test_role_with_mapping_rules_cannot_be_deleted_and_rules_follow_a_path_chang
         )
         s.add(provider)
     with pytest.raises(IntegrityError), transaction(engine) as s:
-        s.execute(delete(Role.__table__))
+        s.execute(delete(Role))
     with transaction(engine) as s:
         role = s.scalars(select(Role)).one()
         role.path, role.arn = "/ops/", role_arn("111111111111", "/ops/", "Admin")

@@ -110,10 +110,16 @@ def test_each_policy_is_parsed_once_and_the_parsed_form_kept(
 
     monkeypatch.setattr(iam, "parse_policy", parse_policy)
     snapshot = load_snapshot(engine, 1)
-    assert len(calls) == 8  # four trust policies, four inline policies
+    # Four trust policies and four inline ones, of which the two ReadOnlyAccess are equal.
+    assert len(calls) == 7
+    assert len({path for _, path in calls}) == 7
     developer = snapshot.roles_by_arn[DEV_DEVELOPER]
     assert developer.trust_policy[:2] == ("compiled", "trust")
     assert developer.policies["DevelopmentAccess"][:2] == ("compiled", "identity")
+    prod, dev = (
+        snapshot.roles_by_arn[f"arn:aws:iam::{a}:role/ReadOnly"] for a in ("1" * 12, "2" * 12)
+    )
+    assert prod.policies["ReadOnlyAccess"] is dev.policies["ReadOnlyAccess"]
 
 
 def test_a_role_whose_policy_the_engine_refuses_is_left_out(
@@ -122,7 +128,7 @@ def test_a_role_whose_policy_the_engine_refuses_is_left_out(
     import_config(engine, demo_text, actor="t")
     real = iam.parse_policy
 
-    def parse_policy(document: Any, *, kind: str, path: str = "") -> Any:
+    def parse_policy(document: Any, *, kind: iam.PolicyKind, path: str = "") -> Any:
         if DEV_DEVELOPER in path and kind == "identity":
             raise Invalid([Problem(f"{path}.Statement[1]", "unsupported")])
         return real(document, kind=kind, path=path)
@@ -146,22 +152,30 @@ def test_empty_store_gives_an_empty_snapshot(engine: Engine) -> None:
 
 def _bulk_config(engine: Engine, *, accounts: int, roles: int, rules: int) -> None:
     """Rows straight into the tables: building through import would test import instead."""
-    trust = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": "arn:aws:iam::100000000000:saml-provider/p0"},
-                    "Action": "sts:AssumeRoleWithSAML",
-                    "Condition": {"StringEquals": {"saml:aud": "http://127.0.0.1:8000/saml/acs"}},
-                }
-            ],
-        }
-    )
-    permissions = json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}
-    )
+
+    def trust(n: int) -> str:
+        # Distinct documents: the worst case, as each must be compiled on its own.
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": f"Role{n}",
+                        "Effect": "Allow",
+                        "Principal": {"Federated": "arn:aws:iam::100000000000:saml-provider/p0"},
+                        "Action": "sts:AssumeRoleWithSAML",
+                        "Condition": {
+                            "StringEquals": {"saml:aud": "http://127.0.0.1:8000/saml/acs"}
+                        },
+                    }
+                ],
+            }
+        )
+
+    def permissions(n: int) -> str:
+        statement = {"Effect": "Allow", "Action": "s3:Get*", "Resource": f"arn:aws:s3:::b{n}/*"}
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
     account_ids = [f"{100000000000 + a}" for a in range(accounts)]
     role_rows = []
     for n in range(roles):
@@ -176,24 +190,27 @@ def _bulk_config(engine: Engine, *, accounts: int, roles: int, rules: int) -> No
                 "path": "/",
                 "arn": role_arn(account, "/", name),
                 "description": "",
-                "trust_policy": trust,
+                "trust_policy": trust(n),
                 "max_session_duration": 3600,
             }
         )
     providers = 10
     with engine.begin() as conn:
-        conn.execute(insert(Account.__table__), [{"id": a} for a in account_ids])
-        conn.execute(insert(Role.__table__), role_rows)
+        conn.execute(insert(Account), [{"id": a} for a in account_ids])
+        conn.execute(insert(Role), role_rows)
         conn.execute(
-            insert(RolePolicy.__table__),
-            [{"role_pk": r["id"], "name": "Read", "document": permissions} for r in role_rows],
+            insert(RolePolicy),
+            [
+                {"role_pk": r["id"], "name": "Read", "document": permissions(n)}
+                for n, r in enumerate(role_rows)
+            ],
         )
         conn.execute(
-            insert(RoleTag.__table__),
+            insert(RoleTag),
             [{"role_pk": r["id"], "key": "team", "value": "t"} for r in role_rows],
         )
         conn.execute(
-            insert(IdentityProvider.__table__),
+            insert(IdentityProvider),
             [
                 {
                     "id": p + 1,
@@ -210,7 +227,7 @@ def _bulk_config(engine: Engine, *, accounts: int, roles: int, rules: int) -> No
             ],
         )
         conn.execute(
-            insert(MappingRule.__table__),
+            insert(MappingRule),
             [
                 {
                     "provider_id": n % providers + 1,

@@ -223,7 +223,8 @@ def test_correct_content_sha256_header_is_accepted() -> None:
     import hashlib
 
     body = b"Action=GetCallerIdentity&Version=2011-06-15"
-    req = signed(data=body.decode(), headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
+    digest = hashlib.sha256(body).hexdigest()
+    req = signed(data=body.decode(), headers={"X-Amz-Content-SHA256": digest})
     assert verify(req).access_key_id == AKID
 
 
@@ -301,7 +302,9 @@ def test_credential_with_four_parts() -> None:
 
 def test_unsorted_signed_headers_are_refused() -> None:
     req = signed()
-    auth = header(req, "Authorization").replace("content-type;host;x-amz-date", "host;content-type;x-amz-date")
+    auth = header(req, "Authorization").replace(
+        "content-type;host;x-amz-date", "host;content-type;x-amz-date"
+    )
     with pytest.raises(IncompleteSignature, match="SignedHeaders"):
         verify(replace_header(req, "Authorization", auth))
 
@@ -424,7 +427,8 @@ def test_long_presigned_url_outlives_the_skew_window() -> None:
 )
 def test_presign_expires_limits(expires: str, message: str) -> None:
     req = presigned()
-    bad = dataclasses.replace(req, query=req.query.replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}"))
+    query = req.query.replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
+    bad = dataclasses.replace(req, query=query)
     with pytest.raises(IncompleteSignature, match=message):
         verify(bad)
 
@@ -468,12 +472,31 @@ def test_canonical_query_sorts_encoded_pairs_and_drops_presigned_signature() -> 
 
 
 def test_every_failure_is_an_sts_error() -> None:
+    authorization = "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=x"
     broken = [
         SignedRequest("GET", "/", "X-Amz-Algorithm=%FF", [("Host", "h")]),
-        SignedRequest("GET", "/\udcff", "", [("Host", "h"), ("Authorization", "AWS4-HMAC-SHA256 ")]),
-        SignedRequest("POST", "/", "", [("Authorization", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, "
-                                        "SignedHeaders=host, Signature=x"), ("Date", "nonsense")]),
+        SignedRequest("GET", "/\udcff", "", [("Host", "h"), ("Authorization", "AWS4 ")]),
+        SignedRequest("POST", "/", "", [("Authorization", authorization), ("Date", "nonsense")]),
+        SignedRequest("POST", "/", "", [("Host", "h"), ("Authorization", authorization)]),
     ]
     for req in broken:
         with pytest.raises(StsError):
             verify(req)
+
+
+@given(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30))
+def test_canonical_uri_agrees_with_botocore(path: str) -> None:
+    from botocore.utils import normalize_url_path
+
+    raw = "/" + path
+    assert sigv4.canonical_uri(raw) == quote(normalize_url_path(raw), safe="/~")
+
+
+def test_wsgi_strings_are_converted_back_to_what_was_signed() -> None:
+    req = signed(headers={"X-Label": "café ☕"})
+    # A WSGI server hands header values over as the raw bytes read as Latin-1.
+    wsgi = [(n, v.encode("utf-8").decode("latin-1")) for n, v in req.headers]
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(with_headers(req, wsgi))
+    restored = [(n, sigv4.from_wsgi(v)) for n, v in wsgi]
+    assert verify(with_headers(req, restored)).access_key_id == AKID
