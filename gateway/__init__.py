@@ -18,12 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config_cache import ConfigCache
-from gateway.runtime import Runtime, StartupError
+from gateway.runtime import Runtime, StartupError, loader
 from gateway.settings import Settings
 from gateway.state.client import connect
 from gateway.state.embedded import EmbeddedRedis
 from gateway.state.keys import Keys
+from gateway.state.revocations import Revocations
 from gateway.state.sessions import RedisSessionInterface
+from gateway.sts.keyring import KeyringError
 
 __all__ = ["StartupError", "create_app"]
 
@@ -41,7 +43,7 @@ _CSP = (
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway app: connect the stores, load the configuration, wire blueprints."""
     from gateway import logs, master_key
-    from gateway.web import errors, ops, portal
+    from gateway.web import errors, ops, portal, sts
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
@@ -49,15 +51,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     engine = _database(settings)
     store, redis_url = _redis(settings)
     keys = Keys(settings.redis_prefix)
-    from gateway.store.snapshot import load_snapshot
-
-    config = ConfigCache(
-        lambda version: load_snapshot(engine, version),
-        store,
-        keys,
-        settings.config_reload_interval,
-    )
     secret = master_key.load_or_create(settings)
+    try:
+        config = ConfigCache(
+            loader(engine, secret), store, keys, settings.config_reload_interval
+        )
+    except KeyringError as exc:
+        raise StartupError(
+            f"{exc}; set GATEWAY_MASTER_KEY (or GATEWAY_MASTER_KEY_FILE) to the key this "
+            "database was created with"
+        ) from exc
+    revocations = Revocations(store, keys, interval=settings.config_reload_interval)
 
     app = Flask(
         __name__,
@@ -79,12 +83,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
         )
-    app.extensions["gateway"] = Runtime(settings, engine, store, keys, config, secret)
+    app.extensions["gateway"] = Runtime(
+        settings, engine, store, keys, config, revocations, secret
+    )
 
     _instrument(app)
     errors.register(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(sts.bp)
     return app
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import redis
 from flask import current_app
@@ -12,13 +12,35 @@ from sqlalchemy.engine import Engine
 from gateway.config_cache import ConfigCache
 from gateway.settings import Settings
 from gateway.state.keys import Keys
-
-if TYPE_CHECKING:
-    from gateway.store.snapshot import Snapshot
+from gateway.state.revocations import Revocations
+from gateway.store.snapshot import Snapshot, load_snapshot
+from gateway.sts.keyring import Keyring
+from gateway.sts.keystore import load_keyring
 
 
 class StartupError(Exception):
     """The gateway cannot start; the message is one line saying what and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a config version is: the snapshot and the keyring, swapped together."""
+
+    snapshot: Snapshot
+    keyring: Keyring
+
+    @property
+    def version(self) -> int:
+        return self.snapshot.version
+
+
+def loader(engine: Engine, master_key: bytes) -> Callable[[int], Loaded]:
+    """Load the configuration and keyring at a version (both change through the DB)."""
+
+    def load(version: int) -> Loaded:
+        return Loaded(load_snapshot(engine, version), load_keyring(engine, master_key))
+
+    return load
 
 
 @dataclass
@@ -27,8 +49,13 @@ class Runtime:
     engine: Engine
     redis: redis.Redis
     keys: Keys
-    config: ConfigCache[Snapshot]
+    config: ConfigCache[Loaded]
+    revocations: Revocations
     master_key: bytes
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.config.current().snapshot
 
 
 def runtime() -> Runtime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import cast
 
 import redis
 
@@ -61,9 +62,12 @@ class Revocations:
                 return
             self._checked = now
             try:
-                version = self._store.get(self._keys.revoked_version)
+                version = cast(bytes | None, self._store.get(self._keys.revoked_version))
                 if version != self._version:
-                    members = self._store.zrangebyscore(self._keys.revoked, time.time(), "+inf")
+                    members = cast(
+                        list[bytes],
+                        self._store.zrangebyscore(self._keys.revoked, time.time(), "+inf"),
+                    )
                     self._revoked = frozenset(m.decode() for m in members)
                     self._version = version
                 self._fresh_at = now

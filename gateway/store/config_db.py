@@ -123,7 +123,7 @@ Action = Literal["create", "update", "delete"]
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class EntityChange:
     """One entity the import creates, updates or deletes."""
 
     action: Action
@@ -140,7 +140,7 @@ class Change:
 class ImportReport:
     """What an import changed (or, with dry_run, would change)."""
 
-    changes: tuple[Change, ...]
+    changes: tuple[EntityChange, ...]
     notes: tuple[str, ...] = ()
     dry_run: bool = False
 
@@ -225,9 +225,9 @@ def _fresh_role_id(taken: set[str | None]) -> str:
     return role_id
 
 
-def plan(current: ConfigSpec, desired: ConfigSpec) -> list[Change]:
+def plan(current: ConfigSpec, desired: ConfigSpec) -> list[EntityChange]:
     """Every entity-level difference; rules and policies belong to their provider / role."""
-    changes: list[Change] = []
+    changes: list[EntityChange] = []
     changes += _diff(
         "account",
         {a.id: a for a in current.accounts},
@@ -258,17 +258,19 @@ def _diff(
     desired: dict[Any, Any],
     document: Any,
     label: Any,
-) -> list[Change]:
+) -> list[EntityChange]:
     changes = []
     for key, new in desired.items():
         old = current.get(key)
         if old is None:
-            changes.append(Change("create", entity_type, label(new), None, document(new)))
+            changes.append(EntityChange("create", entity_type, label(new), None, document(new)))
         elif old != new:
-            changes.append(Change("update", entity_type, label(new), document(old), document(new)))
+            changes.append(
+                EntityChange("update", entity_type, label(new), document(old), document(new))
+            )
     for key, old in current.items():
         if key not in desired:
-            changes.append(Change("delete", entity_type, label(old), document(old), None))
+            changes.append(EntityChange("delete", entity_type, label(old), document(old), None))
     return changes
 
 
@@ -277,7 +279,7 @@ def _diff(
 
 def apply(
     session: Session, current: ConfigSpec, desired: ConfigSpec, *, actor: str
-) -> list[Change]:
+) -> list[EntityChange]:
     """Write the difference between `current` and a resolved `desired` state.
 
     The order keeps every constraint satisfied at every statement (PostgreSQL checks

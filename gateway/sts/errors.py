@@ -90,11 +90,6 @@ class InvalidAction(StsError):
     status = 400
 
 
-class MissingParameter(StsError):
-    code = "MissingParameter"
-    status = 400
-
-
 class MalformedQueryString(StsError):
     code = "MalformedQueryString"
     status = 404  # AWS's Common Errors table lists it as 404.

@@ -223,9 +223,11 @@ def _response(status: int, content_type: str, body: bytes, request_id: str) -> H
     )
 
 
-def _members(record: object) -> Iterator[tuple[str, Value]]:
+def _members(
+    record: StsResult | Credentials | AssumedRoleUser,
+) -> Iterator[tuple[str, Value]]:
     """A result's members in model names (`assumed_role_id` → `AssumedRoleId`), None omitted."""
-    for field in fields(record):  # type: ignore[arg-type]
+    for field in fields(record):
         value = getattr(record, field.name)
         if value is None:
             continue

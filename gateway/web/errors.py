@@ -7,7 +7,6 @@ request id and answered with a 500 that names only that id.
 from __future__ import annotations
 
 import logging
-from xml.sax.saxutils import escape
 
 import redis
 from flask import Flask, Response, g, jsonify, render_template, request
@@ -15,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from gateway import metrics
+from gateway.sts.errors import StsError
+from gateway.sts.protocol import render_error, wants_json
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,12 @@ def error_response(status: int, code: str, message: str) -> Response:
         resp.mimetype = "application/problem+json"
         return resp
     if shape == "sts":
-        kind = "Sender" if status < 500 else "Receiver"
-        body = (
-            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-            f"<Error><Type>{kind}</Type><Code>{escape(code)}</Code>"
-            f"<Message>{escape(message)}</Message></Error>"
-            f"<RequestId>{escape(request_id)}</RequestId></ErrorResponse>"
+        error_type = type(code, (StsError,), {"code": code, "status": status})
+        out = render_error(
+            error_type(message), request_id=request_id,
+            as_json=wants_json(request.headers.get("Accept")),
         )
-        return Response(body, status=status, mimetype="text/xml")
+        return Response(out.body, status=out.status, headers=list(out.headers))
     html = render_template(
         "error.html", status=status, code=code, message=message, request_id=request_id
     )

@@ -12,7 +12,7 @@ bp = Blueprint("portal", __name__)
 @bp.get("/")
 def index() -> str:
     """The identity providers a person may sign in with."""
-    snapshot = runtime().config.current()
+    snapshot = runtime().snapshot
     providers = sorted(snapshot.providers_by_name.values(), key=lambda p: p.name)
     return render_template(
         "index.html", providers=providers, last_provider=session.get("last_provider")

@@ -165,6 +165,17 @@ def test_a_role_id_cannot_be_changed_by_a_file(engine: Engine, demo: Doc) -> Non
     assert dump_database(engine) == before
 
 
+def test_a_new_role_cannot_take_the_id_of_a_role_that_stays(engine: Engine, demo: Doc) -> None:
+    _import(engine, demo)
+    del _role(demo, 0, "Admin")["id"]  # Admin stays, its id is only left out of the file
+    demo["accounts"][0]["roles"].append(
+        {**_role(demo, 0, "ReadOnly"), "name": "Auditor", "id": "AROA1111ADMIN00000001"}
+    )
+    with pytest.raises(Invalid) as excinfo:
+        _import(engine, demo)
+    assert _problems(excinfo) == [f"accounts[0].roles[2].id: already the id of role {PROD_ADMIN}"]
+
+
 def test_a_renamed_role_may_keep_its_id(engine: Engine, demo: Doc) -> None:
     _import(engine, demo)
     _role(demo, 0, "ReadOnly")["name"] = "Reader"

@@ -50,3 +50,22 @@ def test_transaction_rolls_back_everything_on_error(engine: Engine) -> None:
         raise RuntimeError("boom")
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(Account)) == 0
+
+
+def test_sqlite_write_transactions_take_the_write_lock_at_begin(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from gateway.store.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    upgrade(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with transaction(engine) as session:
+        session.add(Account(id="111111111111"))
+    # Deferred BEGIN would let a read-then-write fail with SQLITE_BUSY under contention.
+    assert statements[0] == "BEGIN IMMEDIATE"
+    with engine.connect() as conn:
+        conn.execute(select(Account.id)).all()
+    assert statements[-2:] == ["BEGIN DEFERRED", statements[-1]]
+    engine.dispose()

@@ -500,3 +500,28 @@ def test_wsgi_strings_are_converted_back_to_what_was_signed() -> None:
         verify(with_headers(req, wsgi))
     restored = [(n, sigv4.from_wsgi(v)) for n, v in wsgi]
     assert verify(with_headers(req, restored)).access_key_id == AKID
+
+
+def test_security_token_repeated_in_the_query_is_refused() -> None:
+    req = dataclasses.replace(signed(), query="X-Amz-Security-Token=a&X-Amz-Security-Token=b")
+    with pytest.raises(InvalidClientTokenId):
+        verify(req)
+
+
+def test_unknown_authorization_parameter_is_refused() -> None:
+    with pytest.raises(IncompleteSignature, match="Unknown parameter 'Region'"):
+        sigv4.parse_authorization(
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=s, Region=x"
+        )
+
+
+def test_request_without_any_date_is_incomplete() -> None:
+    req = drop_header(signed(), "X-Amz-Date")
+    with pytest.raises(IncompleteSignature, match="'X-Amz-Date' or a 'Date' header"):
+        verify(req)
+
+
+@pytest.mark.parametrize("region", ["US_EAST_1", "-bad", "a" * 70])
+def test_region_that_is_not_a_region_name(region: str) -> None:
+    with pytest.raises(SignatureDoesNotMatch, match="valid region"):
+        verify(signed(region=region))

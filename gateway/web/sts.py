@@ -1,0 +1,108 @@
+"""The STS Query API at `/sts` (and `POST /`), as boto3 and the AWS CLI speak it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, Request, Response, g, request
+from werkzeug.datastructures import EnvironHeaders
+
+from gateway.runtime import Runtime, runtime
+from gateway.state.revocations import RevocationStateUnknown
+from gateway.sts import federated
+from gateway.sts.actions import Env, handle_signed, refusal_subject
+from gateway.sts.authenticate import Caller, authenticate
+from gateway.sts.errors import ServiceUnavailable, StsError
+from gateway.sts.issue import Origin, refuse
+from gateway.sts.params import (
+    AssumeRoleWithSAMLRequest,
+    AssumeRoleWithWebIdentityRequest,
+    parse_request,
+)
+from gateway.sts.protocol import (
+    HttpResponse,
+    StsResult,
+    decode_form,
+    merge_params,
+    render_error,
+    render_result,
+    wants_json,
+)
+from gateway.sts.sigv4 import SignedRequest, from_wsgi
+
+bp = Blueprint("sts", __name__)
+
+
+def signed_request(req: Request) -> SignedRequest:
+    """The request exactly as the client signed it, even behind a path-prefixing proxy."""
+    environ = req.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or req.full_path
+    path = from_wsgi(raw.split("?", 1)[0])
+    prefix = environ.get("SCRIPT_NAME", "")
+    if prefix and not path.startswith(prefix + "/"):
+        path = prefix + path  # the proxy stripped the prefix the client signed
+    headers = [(name, from_wsgi(value)) for name, value in EnvironHeaders(environ).items()]
+    return SignedRequest(
+        method=req.method,
+        path=path,
+        query=from_wsgi(environ.get("QUERY_STRING", "")),
+        headers=headers,
+        body=req.get_data(cache=True),
+    )
+
+
+def _env(rt: Runtime, now: datetime) -> Env:
+    loaded = rt.config.current()
+    return Env(
+        engine=rt.engine,
+        snapshot=loaded.snapshot,
+        keyring=loaded.keyring,
+        revocations=rt.revocations,
+        now=now,
+        origin=Origin(g.request_id, request.remote_addr, request.headers.get("User-Agent")),
+        secure=request.is_secure,
+    )
+
+
+@bp.route("/sts", methods=["GET", "POST"])
+@bp.route("/", methods=["POST"], endpoint="endpoint_root")
+def endpoint() -> Response:
+    """Every STS action; errors in AWS's envelope, each refusal audited first."""
+    rt = runtime()
+    as_json = wants_json(request.headers.get("Accept"))
+    now = datetime.now(UTC)
+    env = _env(rt, now)
+    action = "unknown"
+    caller: Caller | None = None
+    try:
+        body = request.get_data(cache=True)
+        form = request.mimetype == "application/x-www-form-urlencoded"
+        params = merge_params(
+            decode_form(request.query_string), decode_form(body) if form else []
+        )
+        action = params.get("Action") or "unknown"
+        sts_request = parse_request(params)
+        result: StsResult
+        if isinstance(sts_request, AssumeRoleWithWebIdentityRequest | AssumeRoleWithSAMLRequest):
+            result = federated.handle(sts_request, env)
+        else:
+            caller = authenticate(
+                signed_request(request), env.keyring, service="sts", now=now
+            )
+            result = handle_signed(sts_request, caller, env)
+        out = render_result(result, request_id=g.request_id, as_json=as_json)
+    except RevocationStateUnknown as exc:
+        error: StsError = ServiceUnavailable(detail=f"revocation list unavailable: {exc}")
+        out = _refused(rt, error, action, env, caller, as_json)
+    except StsError as exc:
+        out = _refused(rt, exc, action, env, caller, as_json)
+    return Response(out.body, status=out.status, headers=list(out.headers))
+
+
+def _refused(
+    rt: Runtime, error: StsError, action: str, env: Env, caller: Caller | None, as_json: bool
+) -> HttpResponse:
+    principal_arn, access_key_id = refusal_subject(caller)
+    refuse(rt.engine, error, action=action, origin=env.origin,
+           principal_arn=principal_arn, access_key_id=access_key_id)
+    return render_error(error, request_id=g.request_id, as_json=as_json)
