@@ -10,15 +10,16 @@ from functools import lru_cache
 from gateway.iam.wildcard import (
     Matcher,
     Segment,
+    Token,
     compile_patterns,
     compile_regex,
     compile_segments,
-    segments_regex,
+    tokens_regex,
 )
 
 DEFAULT_PARTITION = "aws"
 
-# IAM names: roles and paths (`/` separated, each part `[\w+=,.@-]`), session names likewise.
+# IAM role and session names.
 _NAME = r"[\w+=,.@-]+"
 # Role paths may hold any printable ASCII between slashes, as IAM allows.
 _ROLE_RESOURCE = re.compile(rf"role(/(?:[\x21-\x7e]*/)?)({_NAME})", re.ASCII)
@@ -179,23 +180,20 @@ def _wildcard_in_head(segments: Sequence[Segment]) -> bool:
 
 def _arn_regex(segments: Sequence[Segment]) -> str:
     """Per-segment regex: in the first five segments wildcards stop at `:`."""
-    out: list[str] = []
+    tokens: list[Token] = []
     colons = 0
     for piece, active in segments:
         for char in piece:
-            if colons < 5:
-                if char == ":":
-                    colons += 1
-                    out.append(":")
-                elif active and char == "*":
-                    out.append("[^:]*")
-                elif active and char == "?":
-                    out.append("[^:]")
-                else:
-                    out.append(re.escape(char))
+            cls = "[^:]" if colons < 5 else "."
+            if char == ":":
+                colons += 1
+            if active and char == "*":
+                tokens.append(("star", cls))
+            elif active and char == "?":
+                tokens.append(("one", cls))
             else:
-                out.append(segments_regex(((char, active),)))
-    return "".join(out)
+                tokens.append(("lit", char))
+    return tokens_regex(tokens)
 
 
 def arn_matches(pattern: str, arn: str) -> bool:

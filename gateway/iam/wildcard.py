@@ -12,29 +12,57 @@ Matcher = Callable[[str], bool]
 # policy variable or an escape such as `${*}` are literal, so a user named `*` matches only `*`.
 Segment = tuple[str, bool]
 
-_WILDCARD_SPLIT = re.compile(r"([*?])")
-
-
 def has_wildcards(text: str) -> bool:
     """Whether `text` contains `*` or `?`."""
     return "*" in text or "?" in text
 
 
-def segments_regex(segments: Iterable[Segment], *, star: str = ".*", one: str = ".") -> str:
+# A wildcard pattern as tokens: ("lit", character), ("one", class) or ("star", class), where
+# class is the regex for one character the wildcard may stand for (`.` or, in ARN head
+# segments, `[^:]`).
+Token = tuple[str, str]
+
+
+def segments_regex(segments: Iterable[Segment]) -> str:
     """Regular-expression source equivalent to the pattern pieces, anchored by fullmatch."""
-    out: list[str] = []
+    tokens: list[Token] = []
     for text, active in segments:
-        if not active:
-            out.append(re.escape(text))
-            continue
-        for chunk in _WILDCARD_SPLIT.split(text):
-            if chunk == "*":
-                out.append(star)
-            elif chunk == "?":
-                out.append(one)
-            elif chunk:
-                out.append(re.escape(chunk))
-    return "".join(out)
+        for char in text:
+            if active and char == "*":
+                tokens.append(("star", "."))
+            elif active and char == "?":
+                tokens.append(("one", "."))
+            else:
+                tokens.append(("lit", char))
+    return tokens_regex(tokens)
+
+
+def tokens_regex(tokens: Iterable[Token]) -> str:
+    """Regex source for wildcard tokens that matches in linear time, whatever the input.
+
+    A naive `.*a.*a.*b` backtracks polynomially on hostile values (ReDoS). The groups between
+    stars have fixed length, so committing to each group's leftmost occurrence is always
+    right; an atomic group `(?>.*?group)` does exactly that and never backtracks into it.
+    """
+    groups: list[str] = []
+    stars: list[str] = []
+    current: list[str] = []
+    for kind, value in tokens:
+        if kind == "star":
+            groups.append("".join(current))
+            current = []
+            stars.append(value)
+        elif kind == "one":
+            current.append(value)
+        else:
+            current.append(re.escape(value))
+    groups.append("".join(current))
+    if not stars:
+        return groups[0]
+    middle = "".join(
+        f"(?>{cls}*?{group})" for cls, group in zip(stars[:-1], groups[1:-1], strict=True)
+    )
+    return f"{groups[0]}{middle}{stars[-1]}*{groups[-1]}"
 
 
 def _always(_: str) -> bool:
