@@ -42,7 +42,7 @@ _CSP = (
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway app: connect the stores, load the configuration, wire blueprints."""
-    from gateway import logs, master_key
+    from gateway import logs
     from gateway.web import errors, ops, portal, sts
 
     settings = settings or Settings.from_env()
@@ -51,16 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     engine = _database(settings)
     store, redis_url = _redis(settings)
     keys = Keys(settings.redis_prefix)
-    secret = master_key.load_or_create(settings)
-    try:
-        config = ConfigCache(
-            loader(engine, secret), store, keys, settings.config_reload_interval
-        )
-    except KeyringError as exc:
-        raise StartupError(
-            f"{exc}; set GATEWAY_MASTER_KEY (or GATEWAY_MASTER_KEY_FILE) to the key this "
-            "database was created with"
-        ) from exc
+    secret = _master_key(settings, engine)
+    config = ConfigCache(loader(engine, secret), store, keys, settings.config_reload_interval)
     revocations = Revocations(store, keys, interval=settings.config_reload_interval)
 
     app = Flask(
@@ -117,6 +109,22 @@ def _database(settings: Settings) -> Engine:
             "GATEWAY_DATABASE_URL"
         ) from exc
     return engine
+
+
+def _master_key(settings: Settings, engine: Engine) -> bytes:
+    """The master key, proven to open the keyring in this database (created on first start)."""
+    from gateway import master_key
+    from gateway.sts.keystore import load_keyring
+
+    try:
+        secret = master_key.load_or_create(settings)
+        load_keyring(engine, secret)
+    except KeyringError as exc:
+        raise StartupError(
+            f"{exc}; set GATEWAY_MASTER_KEY (or GATEWAY_MASTER_KEY_FILE) to the key this "
+            "database was created with"
+        ) from exc
+    return secret
 
 
 def _redis(settings: Settings) -> tuple[redis.Redis, str]:

@@ -18,9 +18,10 @@ def prepare(settings: Settings) -> Settings:
     Returns settings whose Redis URL points at the server every worker must share.
     Raises StartupError with one clear line when something is missing.
     """
-    from gateway import _database, _redis
+    from gateway import _database, _master_key, _redis
 
     engine = _database(settings)
+    _master_key(settings, engine)
     engine.dispose()
     client, url = _redis(settings)
     client.close()

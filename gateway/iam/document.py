@@ -110,6 +110,25 @@ class PrincipalSet:
                 return PrincipalMatch.EXACT
         return PrincipalMatch.EVERYONE if self.everyone else None
 
+    def excludes(self, principal: Principal | None) -> bool:
+        """Whether a NotPrincipal with this set leaves `principal` out.
+
+        As in AWS, only the caller's own ARN counts, together with its account: listing a
+        role or an account root alone does not exclude that role's sessions.
+        """
+        caller = principal if principal is not None else Principal.anonymous()
+        if self.everyone:
+            return True
+        if caller.type == "AWS":
+            # Root is listed as its account; anyone else by their exact ARN.
+            own = caller.id in self.arns or caller.id.endswith(":root")
+            return own and caller.account is not None and caller.account in self.accounts
+        if caller.type == "Federated":
+            return caller.id in self.federated
+        if caller.type == "Service":
+            return caller.id in self.services
+        return False
+
 
 ResourceMatcher = Callable[[str, Keys], bool]
 
@@ -151,10 +170,9 @@ class Statement:
         """Principal/NotPrincipal; a statement without either matches as EVERYONE."""
         if self.principals is None:
             return PrincipalMatch.EVERYONE
-        found = self.principals.match(principal)
         if self.not_principal:
-            return PrincipalMatch.EVERYONE if found is None else None
-        return found
+            return None if self.principals.excludes(principal) else PrincipalMatch.EVERYONE
+        return self.principals.match(principal)
 
     def failed_conditions(self, keys: Keys) -> tuple[Condition, ...]:
         """Every condition of this statement that does not hold."""
@@ -370,17 +388,16 @@ class _Builder:
             if not isinstance(item, Mapping):
                 self.report(item_path, "expected a statement object")
                 continue
-            statement = self.statement(item, item_path, index)
-            if statement is None:
-                continue
-            if statement.sid is not None:
-                if statement.sid in sids:
+            sid = item.get("Sid")
+            if isinstance(sid, str) and sid:
+                if sid in sids:
                     self.report(
-                        join(item_path, "Sid"),
-                        f'duplicate Sid "{statement.sid}" (also at {sids[statement.sid]})',
+                        join(item_path, "Sid"), f'duplicate Sid "{sid}" (also at {sids[sid]})'
                     )
-                sids.setdefault(statement.sid, item_path)
-            out.append(statement)
+                sids.setdefault(sid, item_path)
+            statement = self.statement(item, item_path, index)
+            if statement is not None:
+                out.append(statement)
         return tuple(out)
 
     def statement(self, item: Mapping[Any, Any], path: str, index: int) -> Statement | None:
@@ -477,16 +494,13 @@ class _Builder:
                 self.report(join(path, "Action"), "required: Action or NotAction")
             return (), False
         element, negated = chosen
-        values = self.strings(item[element], join(path, element))
+        element_path = join(path, element)
+        values = self.strings(item[element], element_path)
         if values is None:
             return (), negated
         for index, action in enumerate(values):
             if action != "*" and not _ACTION.fullmatch(action):
-                at = (
-                    join(join(path, element), index)
-                    if isinstance(item[element], list)
-                    else (join(path, element))
-                )
+                at = join(element_path, index) if isinstance(item[element], list) else element_path
                 self.report(
                     at,
                     f'"{action}": expected "service:Action" (wildcards allowed after the colon)'

@@ -12,6 +12,7 @@ Matcher = Callable[[str], bool]
 # policy variable or an escape such as `${*}` are literal, so a user named `*` matches only `*`.
 Segment = tuple[str, bool]
 
+
 def has_wildcards(text: str) -> bool:
     """Whether `text` contains `*` or `?`."""
     return "*" in text or "?" in text

@@ -86,6 +86,8 @@ class SignedRequest:
     raw query string without `?`, `headers` every (name, value) pair in arrival order
     with duplicates kept. Strings are the received bytes read as UTF-8 with surrogate
     escapes (`from_wsgi` converts WSGI's Latin-1 strings), so they encode back exactly.
+    `body_sha256` (lower-case hex) stands in for a body that was not forwarded, as the
+    authorization API allows; it must still equal a signed `x-amz-content-sha256`.
     """
 
     method: str
@@ -93,6 +95,7 @@ class SignedRequest:
     query: str
     headers: Sequence[tuple[str, str]]
     body: bytes = b""
+    body_sha256: str | None = None
 
 
 class AuthorizationHeader(NamedTuple):
@@ -580,7 +583,10 @@ def canonical_header_value(values: Sequence[str]) -> str:
 
 def payload_hash(req: SignedRequest, parts: SignatureParts) -> str:
     """SHA-256 of the body as received; a differing `x-amz-content-sha256` is refused."""
-    digest = hashlib.sha256(req.body).hexdigest() if req.body else EMPTY_SHA256
+    if req.body_sha256 is not None:
+        digest = req.body_sha256
+    else:
+        digest = hashlib.sha256(req.body).hexdigest() if req.body else EMPTY_SHA256
     claimed = parts.headers.get("x-amz-content-sha256")
     if claimed is not None and claimed[0].strip().lower() != digest:
         raise SignatureDoesNotMatch(

@@ -65,20 +65,38 @@ def test_trust_principal_matching(named: Any, caller: Principal, allowed: bool) 
     assert decision.allowed is allowed
 
 
-def test_not_principal_in_a_resource_policy_denies_everyone_else() -> None:
+ADMIN_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/ops"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Admin"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+
+
+@pytest.mark.parametrize(
+    ("not_principal", "caller", "denied"),
+    [
+        # AWS's example lists the session, its role and its account to exclude the session.
+        ([ADMIN_SESSION, ADMIN_ROLE, ROOT], session(role="Admin", name="ops"), False),
+        ([ADMIN_SESSION, ROOT], session(role="Admin", name="ops"), False),
+        ([ADMIN_SESSION, ADMIN_ROLE, ROOT], session(role="Admin", name="other"), True),
+        # Naming only the role, or only the account, does not exclude the role's sessions.
+        ([ADMIN_ROLE, ROOT], session(role="Admin", name="ops"), True),
+        ([ROOT], session(role="Admin", name="ops"), True),
+        ([ADMIN_SESSION, ADMIN_ROLE], session(role="Admin", name="ops"), True),
+        ([ROOT], Principal.aws(ACCOUNT), False),
+        ([ADMIN_SESSION, ROOT], session(role="Dev"), True),
+    ],
+)
+def test_not_principal_excludes_only_the_callers_own_arn_with_its_account(
+    not_principal: list[str], caller: Principal, denied: bool
+) -> None:
     bucket = policy(
         {
             "Version": "2012-10-17",
             "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"},
                 {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": ACCOUNT},
-                    "Action": "s3:*",
-                    "Resource": "*",
-                },
-                {
+                    "Sid": "OnlyAdminDeletes",
                     "Effect": "Deny",
-                    "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/Admin"},
+                    "NotPrincipal": {"AWS": not_principal},
                     "Action": "s3:DeleteBucket",
                     "Resource": "*",
                 },
@@ -87,11 +105,11 @@ def test_not_principal_in_a_resource_policy_denies_everyone_else() -> None:
         kind="resource",
     )
     perms = SessionPermissions((policy(allow()),))
-    admin = ctx("s3:DeleteBucket", "arn:aws:s3:::b", session(role="Admin"))
-    dev = ctx("s3:DeleteBucket", "arn:aws:s3:::b", session(role="Dev"))
-    assert evaluate_resource(perms, bucket, admin, resource_account=ACCOUNT).allowed
-    refused = evaluate_resource(perms, bucket, dev, resource_account=ACCOUNT)
-    assert (refused.allowed, refused.reason) == (False, "explicit_deny")
+    request = ctx("s3:DeleteBucket", "arn:aws:s3:::b", caller)
+    decision = evaluate_resource(perms, bucket, request, resource_account=ACCOUNT)
+    assert decision.allowed is not denied
+    if denied:
+        assert decision.reason == "explicit_deny"
 
 
 def test_session_policies_intersect_with_role_policies() -> None:

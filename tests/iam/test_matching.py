@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -280,3 +281,21 @@ def test_session_saml_and_tag_keys() -> None:
 )
 def test_known_condition_keys(key: str, known: bool) -> None:
     assert is_known_key(key) is known
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("*a*a*a*a*a*a*a*b", "a" * 50_000),
+        ("a*?*?*?*?*b", "a" * 50_000),
+        ("arn:aws:s3:::*a*a*a*a*a*a*b", "arn:aws:s3:::" + "a" * 50_000),
+        ("arn:*a*a*a*a*a*b:s3:::x", "arn:" + "a" * 50_000 + ":s3:::x"),
+    ],
+)
+def test_hostile_values_match_in_linear_time(pattern: str, text: str) -> None:
+    # A plain `.*a.*a...` regex takes minutes here; atomic groups keep it to milliseconds.
+    matcher = compile_pattern(pattern) if not pattern.startswith("arn:") else None
+    started = time.perf_counter()
+    result = matcher(text) if matcher else arn_matches(pattern, text)
+    assert result is False
+    assert time.perf_counter() - started < 0.5
