@@ -84,6 +84,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(sts.bp)
+    from gateway.web import api_authorize, openapi
+
+    app.register_blueprint(api_authorize.bp)
+    app.register_blueprint(openapi.bp)
     return app
 
 

@@ -36,6 +36,11 @@ CREDENTIALS_ISSUED = Counter(
 CREDENTIALS_REFUSED = Counter(
     "gateway_credentials_refused_total", "Credential requests refused", ["action", "code"]
 )
+AUTHORIZE_DECISIONS = Counter(
+    "gateway_authorize_decisions_total",
+    "Authorization API answers: allow/deny by reason, or refused by AWS error code",
+    ["decision", "reason"],
+)
 
 
 def render() -> tuple[bytes, str]:

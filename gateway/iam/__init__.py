@@ -2,6 +2,7 @@
 
 Build a `Policy` once with `parse_policy` (config load), a `RequestContext` per request, then
 ask `evaluate_trust`, `evaluate_session` or `evaluate_resource` for a `Decision`.
+docs/decisions/0003-iam-engine.md explains the semantics chosen where AWS leaves room.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from gateway.iam.context import (
 )
 from gateway.iam.document import (
     DEFAULT_MAX_CHARS,
+    KINDS,
     MAX_POLICY_ARNS,
     Policy,
     PolicyKind,
+    PrincipalMatch,
     Statement,
     parse_policy,
     policy_size,
@@ -57,6 +60,7 @@ from gateway.iam.evaluate import (
 __all__ = [
     "ASSUME_ACTIONS",
     "DEFAULT_MAX_CHARS",
+    "KINDS",
     "MAX_POLICY_ARNS",
     "REASONS",
     "Arn",
@@ -66,6 +70,7 @@ __all__ = [
     "Policy",
     "PolicyKind",
     "Principal",
+    "PrincipalMatch",
     "RequestContext",
     "RoleRef",
     "SessionPermissions",

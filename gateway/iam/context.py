@@ -308,7 +308,11 @@ def normalize_value(value: Any) -> Values:
 
 
 def normalize_keys(keys: Mapping[str, Any]) -> dict[str, Values]:
-    """Lower-cased keys mapped to string tuples; keys whose values are empty are left out."""
+    """Lower-cased keys mapped to string tuples; None or empty values mean absent.
+
+    Keys that differ only in case are one key: the later one wins (an empty later value
+    removes it), so overriding a default never silently makes a key multi-valued.
+    """
     out: dict[str, Values] = {}
     for key, value in keys.items():
         # Fast paths for the common shapes: a plain string, or an already-normalized tuple.
@@ -319,9 +323,9 @@ def normalize_keys(keys: Mapping[str, Any]) -> dict[str, Values]:
         else:
             values = normalize_value(value)
         if values:
-            lowered = key.lower()
-            previous = out.get(lowered)
-            out[lowered] = values if previous is None else previous + values
+            out[key.lower()] = values
+        else:
+            out.pop(key.lower(), None)
     return out
 
 

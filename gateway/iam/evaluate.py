@@ -451,8 +451,8 @@ def evaluate_trust(
     Passing session tags also needs `sts:TagSession`, setting a source identity also needs
     `sts:SetSourceIdentity`; each must be allowed. `caller` is the calling session's own
     permissions for AssumeRole (role chaining): its explicit denies and revocation always
-    count, and its allow is needed unless the trust policy names the caller or its role in
-    the same account.
+    count, and its allow is needed unless the trust policy names the caller in the same
+    account (naming its role instead still leaves the caller's session policies in force).
     """
     if ctx.action not in ASSUME_ACTIONS:
         raise ValueError(f"trust decisions are for {', '.join(sorted(ASSUME_ACTIONS))}")
@@ -519,13 +519,21 @@ def _trust_part(trust: Policy, ctx: RequestContext, caller: SessionPermissions |
     role = parse_arn(ctx.resource)
     caller_account = ctx.principal.account if ctx.principal is not None else None
     same_account = role is not None and role.account == caller_account
-    if same_account and scan.best_allow != PrincipalMatch.ACCOUNT:
+    best = scan.best_allow
+    named = f"allowed by {matched[0].policy} / {matched[0].statement}, which names the caller"
+    if same_account and best == PrincipalMatch.EXACT:
+        return _decision(ctx, True, "allowed", named, matched)
+    if same_account and best in (PrincipalMatch.ROLE, PrincipalMatch.EVERYONE):
+        # Naming the role (not the session) is still cut by the caller's session policies.
+        if session is None or session.allows:
+            return _decision(ctx, True, "allowed", named + " within its session policies", matched)
         return _decision(
             ctx,
-            True,
-            "allowed",
-            f"allowed by {matched[0].policy} / {matched[0].statement}, which names the caller",
+            False,
+            "session_policy_no_allow",
+            f"the trust policy allows the caller's role, but no session policy allows {ctx.action}",
             matched,
+            _failures([session], ctx),
         )
     outcome = _identity_outcome(ctx, identity, session)
     if not outcome.allowed:
@@ -534,7 +542,7 @@ def _trust_part(trust: Policy, ctx: RequestContext, caller: SessionPermissions |
             ctx,
             False,
             reason,
-            "the trust policy allows the account, but the caller's own policies do not allow "
+            "the trust policy allows this caller, but the caller's own policies do not allow "
             f"{ctx.action} on the role",
             matched + list(outcome.matched),
             outcome.failed,

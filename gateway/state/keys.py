@@ -5,6 +5,11 @@
 | `<p>session:<sha256(sid)>`       | browser session (JSON)             | session lifetime        |
 | `<p>saml:req:<request id>`       | outstanding AuthnRequest           | 10 minutes              |
 | `<p>saml:seen:<assertion id>`    | assertion replay cache             | until assertion expiry  |
+| `<p>saml:logout:<request id>`    | outstanding SP LogoutRequest       | 10 minutes              |
+| `<p>saml:md:<sha256(url)>`       | last good IdP metadata from a URL  | 7 days                  |
+| `<p>signin:idx:<sha256(subject)>`| SAML session index → sign-in id    | session lifetime        |
+| `<p>signin:ended:<sign-in id>`   | sign-in ended by IdP logout        | session lifetime        |
+| `<p>signin:creds:<sign-in id>`   | credentials minted in a sign-in    | session lifetime        |
 | `<p>oidc:state:<state>`          | OIDC state, nonce, PKCE verifier   | 10 minutes              |
 | `<p>revoked` (sorted set)        | revoked access key ids by expiry   | members pruned at expiry|
 | `<p>revoked:version`             | revocation change counter          | none (a counter)        |
@@ -33,6 +38,22 @@ class Keys:
 
     def saml_seen(self, assertion_id: str) -> str:
         return f"{self.prefix}saml:seen:{assertion_id}"
+
+    def saml_logout(self, request_id: str) -> str:
+        return f"{self.prefix}saml:logout:{request_id}"
+
+    def saml_metadata(self, source: str) -> str:
+        return f"{self.prefix}saml:md:{hashlib.sha256(source.encode()).hexdigest()}"
+
+    def signin_index(self, subject: str) -> str:
+        # Issuer, NameID and SessionIndex come from outside: hashed, never spliced in.
+        return f"{self.prefix}signin:idx:{hashlib.sha256(subject.encode()).hexdigest()}"
+
+    def signin_ended(self, signin_id: str) -> str:
+        return f"{self.prefix}signin:ended:{signin_id}"
+
+    def signin_credentials(self, signin_id: str) -> str:
+        return f"{self.prefix}signin:creds:{signin_id}"
 
     def oidc_state(self, state: str) -> str:
         return f"{self.prefix}oidc:state:{state}"

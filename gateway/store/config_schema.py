@@ -47,11 +47,16 @@ ENDPOINT_KEYS: Final = (
     "revocation_endpoint",
     "introspection_endpoint",
 )
-# Per kind: option name → "bool" | "urls". Unknown options are typos, so they are refused.
+# Per kind: option name → "bool" | "urls" | "certificates". Unknown options are typos, so
+# they are refused.
 OPTIONS: Final[Mapping[str, Mapping[str, str]]] = {
     "saml": {
         "allow_idp_initiated": "bool",
+        "allow_sha1": "bool",
+        "metadata_signing_certificates": "certificates",
         "relay_state_allowlist": "urls",
+        "require_signed_assertion": "bool",
+        "require_signed_response": "bool",
         "revoke_on_logout": "bool",
     },
     **{kind: {"revoke_on_logout": "bool"} for kind in ("oidc", "google", "facebook", "amazon")},
@@ -699,6 +704,10 @@ def _read_options(
                 for index, url in enumerate(urls):
                     reader.url(url, join(join(path, key), index))
                 result.append((key, urls))
+        elif option_type == "certificates":  # PEM text, checked when the metadata is read
+            certificates = reader.strings(value, join(path, key), max_length=16384)
+            if certificates is not None:
+                result.append((key, certificates))
     return tuple(sorted(result))
 
 

@@ -179,6 +179,22 @@ class SigningKey(Base):
     retired: Mapped[bool] = mapped_column(default=False)
 
 
+class SamlSpKey(Base):
+    """A key pair of the SAML service provider: current, next (published early), or retired.
+
+    The private key is stored wrapped under the master key; the certificate is public.
+    """
+
+    __tablename__ = "saml_sp_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column()
+    retired_at: Mapped[datetime | None] = mapped_column()
+
+
 class ChangeLogEntry(Base):
     """Who changed which configuration entity, when, from what to what."""
 

@@ -181,6 +181,16 @@ def test_role_chaining_same_account_trust_naming_the_role_needs_no_identity_allo
     assert decision.matched[0].principal_match == "role"
 
 
+def test_role_chaining_trust_naming_the_role_is_still_cut_by_session_policies() -> None:
+    trust = trust_for({"AWS": f"arn:aws:iam::{ACCOUNT}:role/Dev"})
+    request = ctx("sts:AssumeRole", ROLE, session(role="Dev"))
+    only_s3 = (policy(allow("s3:*"), kind="session"),)
+    refused = evaluate_trust(trust, request, caller=SessionPermissions((), only_s3))
+    assert (refused.allowed, refused.reason) == (False, "session_policy_no_allow")
+    by_session = trust_for({"AWS": f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/alice"})
+    assert evaluate_trust(by_session, request, caller=SessionPermissions((), only_s3)).allowed
+
+
 def test_role_chaining_trust_naming_the_account_needs_the_callers_allow() -> None:
     trust = trust_for({"AWS": ACCOUNT})
     request = ctx("sts:AssumeRole", ROLE, session())
@@ -330,3 +340,18 @@ def test_unknown_condition_keys_are_absent_not_errors() -> None:
         (policy(allow(Condition={"StringNotEquals": {"custom:thing": "x"}})),)
     )
     assert evaluate_session(perms, ctx("s3:GetObject", "*")).allowed
+
+
+def test_cross_account_chaining_with_tags_needs_tag_session_in_the_callers_policies() -> None:
+    trust = trust_for({"AWS": OTHER_ACCOUNT}, ["sts:AssumeRole", "sts:TagSession"])
+    request = ctx("sts:AssumeRole", ROLE, session(OTHER_ACCOUNT), {"aws:RequestTag/team": "blue"})
+    assume_only = SessionPermissions((policy(allow("sts:AssumeRole", ROLE)),))
+    refused = evaluate_trust(trust, request, tag_session=True, caller=assume_only)
+    assert not refused.allowed
+    assert [(p.action, p.allowed) for p in refused.parts] == [
+        ("sts:AssumeRole", True),
+        ("sts:TagSession", False),
+    ]
+    assert refused.parts[1].reason == "identity_no_allow"
+    both = SessionPermissions((policy(allow(["sts:AssumeRole", "sts:TagSession"], ROLE)),))
+    assert evaluate_trust(trust, request, tag_session=True, caller=both).allowed

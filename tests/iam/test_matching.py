@@ -193,6 +193,22 @@ def test_context_normalizes_keys_and_values() -> None:
     assert context.with_action("sts:TagSession").keys == context.keys
 
 
+def test_keys_differing_only_in_case_are_one_key_and_the_later_wins() -> None:
+    context = RequestContext(
+        "a:b",
+        "*",
+        None,
+        {
+            "aws:securetransport": "false",
+            "aws:SecureTransport": True,
+            "aws:SourceIp": "1.2.3.4",
+            "AWS:SOURCEIP": None,
+        },
+    )
+    assert context.get("aws:SecureTransport") == ("true",)
+    assert context.get("aws:SourceIp") is None
+
+
 def test_context_rejects_values_it_cannot_represent() -> None:
     with pytest.raises(TypeError):
         RequestContext("a:b", "*", None, {"x:y": object()})

@@ -264,7 +264,7 @@ def test_validation_never_raises_and_agrees_with_parsing(
     document: dict[str, Any], kind: Any
 ) -> None:
     from_mapping = validate_policy(document, kind=kind)
-    from_text = validate_policy(json.dumps(document), kind=kind)
+    from_text = validate_policy(json.dumps(document, ensure_ascii=False), kind=kind)
     assert all(p.path is not None and p.message for p in from_mapping)
     assert [p.path for p in from_mapping] == [p.path for p in from_text]
     if not from_mapping:

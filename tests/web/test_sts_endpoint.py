@@ -260,7 +260,8 @@ def test_unknown_action_and_session_token_actions(server: LiveServer) -> None:
     assert answer.status_code == 400 and "<Code>InvalidAction</Code>" in answer.text
     client = sts(server, first_credentials(server.app))
     code, message, _ = error_of(client.get_session_token)
-    assert (code, message) == ("AccessDenied", "Cannot call GetSessionToken with session credentials")
+    assert code == "AccessDenied"
+    assert message == "Cannot call GetSessionToken with session credentials"
     code, message, _ = error_of(client.get_federation_token, Name="bob")
     assert message == "Cannot call GetFederationToken with session credentials"
 

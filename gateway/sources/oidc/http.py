@@ -1,0 +1,111 @@
+"""Outbound HTTP to identity providers: every call has a timeout and a size cap.
+
+Anything that is not an answer from the provider (refused connection, timeout, a 5xx,
+a body that is not JSON) becomes `IDPCommunicationError`, which AWS documents as
+retryable; answers with an error status are returned for the caller to interpret.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from gateway.sts.errors import IDPCommunicationError
+
+# (connect, read) seconds. A provider that accepts and then stalls must not hold a
+# worker: the whole request fails within about `sum(TIMEOUT)` seconds.
+TIMEOUT: tuple[float, float] = (3.05, 5.0)
+MAX_BODY = 1024 * 1024
+USER_AGENT = "federation-gateway/0.1"
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """One connection-pooling session per thread (requests.Session is not thread-safe)."""
+    current: requests.Session | None = getattr(_local, "session", None)
+    if current is None:
+        current = requests.Session()
+        current.headers["User-Agent"] = USER_AGENT
+        current.trust_env = False  # never route identity traffic through a stray proxy
+        _local.session = current
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A provider's answer: status, parsed JSON body (an object) and headers."""
+
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def call(
+    method: str,
+    url: str,
+    *,
+    what: str,
+    params: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> Reply:
+    """One request expecting a JSON object back; `what` names the provider in errors."""
+    try:
+        response = session().request(
+            method, url, params=params, data=data, headers=dict(headers or {}), auth=auth,
+            timeout=TIMEOUT, allow_redirects=False, stream=True,
+        )
+        try:
+            raw = response.raw.read(MAX_BODY + 1, decode_content=True)
+        finally:
+            response.close()
+    except requests.RequestException as exc:
+        raise IDPCommunicationError(
+            f"{what}: the identity provider could not be reached",
+            detail=f"{method} {url}: {type(exc).__name__}",
+        ) from None
+    if len(raw) > MAX_BODY:
+        raise IDPCommunicationError(f"{what}: the identity provider's answer is too large")
+    if response.status_code >= 500:
+        raise IDPCommunicationError(
+            f"{what}: {what} responded with HTTP {response.status_code}",
+            detail=f"{method} {url}",
+        )
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise IDPCommunicationError(
+            f"{what}: the identity provider's answer is not a JSON object",
+            detail=f"{method} {url} → HTTP {response.status_code}",
+        )
+    return Reply(response.status_code, body, dict(response.headers))
+
+
+def get_json(url: str, *, what: str, **kwargs: Any) -> Reply:
+    """`call("GET", …)`."""
+    return call("GET", url, what=what, **kwargs)
+
+
+def max_age(headers: Mapping[str, str], default: float, low: float, high: float) -> float:
+    """Seconds a response may be cached per Cache-Control, clamped to [low, high]."""
+    value = default
+    for part in headers.get("Cache-Control", "").split(","):
+        name, _, arg = part.strip().partition("=")
+        if name.lower() in ("no-store", "no-cache"):
+            value = low
+        elif name.lower() == "max-age" and arg.strip().isdigit():
+            value = float(arg.strip())
+    return min(max(value, low), high)

@@ -1,0 +1,150 @@
+"""Providers' signing keys (JWKS), cached per URL and refetched at most so often.
+
+A token naming an unknown `kid` triggers one refetch (the provider may have rotated
+keys), but no more than once per `MIN_REFETCH` seconds per key set, so a flood of
+tokens with random kids cannot turn the gateway into a JWKS-fetching amplifier (the
+authlib 1.9 gap). Only the configured or discovered `jwks_uri` is ever fetched: the
+token's own `jku`, `x5u`, `jwk` and `x5c` headers are never read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+
+from gateway.sources.oidc import http
+from gateway.sts.errors import IDPCommunicationError, InvalidIdentityToken
+
+PublicKey = RSAKey | ECKey
+
+MIN_REFETCH = 30.0  # seconds between refetches of one key set on unknown kids
+TTL = (3600.0, 60.0, 86400.0)  # default, lowest, highest seconds (Cache-Control honoured)
+MIN_RSA_BITS = 2048
+MAX_KEYS = 100
+_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_PRIVATE = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+@dataclass(slots=True)
+class _Entry:
+    by_kid: dict[str, PublicKey]
+    unnamed: list[PublicKey]
+    algs: dict[int, str]  # id(key) → the alg the JWK pins, when it does
+    fetched: float
+    fresh_until: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def compatible(alg: str, key: PublicKey) -> bool:
+    """Whether a key can verify `alg` (RSA for RS*/PS*, the matching curve for ES*)."""
+    if alg[:2] in ("RS", "PS"):
+        return isinstance(key, RSAKey)
+    return isinstance(key, ECKey) and key.curve_name == _CURVES.get(alg)
+
+
+def parse_key_set(document: Mapping[str, Any]) -> tuple[dict[str, PublicKey], list[PublicKey],
+                                                        dict[int, str]]:
+    """Public signing keys of a JWKS document; unusable entries are skipped, not fatal."""
+    raw_keys = document.get("keys")
+    if not isinstance(raw_keys, list):
+        raise IDPCommunicationError("the provider's key set has no keys list")
+    by_kid: dict[str, PublicKey] = {}
+    unnamed: list[PublicKey] = []
+    algs: dict[int, str] = {}
+    for raw in raw_keys[:MAX_KEYS]:
+        if not isinstance(raw, dict) or raw.get("use", "sig") != "sig":
+            continue
+        public = {k: v for k, v in raw.items() if k not in _PRIVATE}
+        try:
+            key: PublicKey
+            if public.get("kty") == "RSA":
+                key = RSAKey.import_key(public)
+                if key.raw_value.key_size < MIN_RSA_BITS:
+                    continue
+            elif public.get("kty") == "EC":
+                key = ECKey.import_key(public)
+            else:
+                continue
+        except (JoseError, ValueError, TypeError):
+            continue
+        if isinstance(raw.get("alg"), str):
+            algs[id(key)] = raw["alg"]
+        kid = raw.get("kid")
+        if isinstance(kid, str):
+            by_kid.setdefault(kid, key)
+        else:
+            unnamed.append(key)
+    return by_kid, unnamed, algs
+
+
+class KeySets:
+    """Every provider key set this process has seen, by URL."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+
+    def key_for(self, uri: str, kid: str | None, alg: str, *, what: str) -> PublicKey:
+        """The key that must have signed a token with this header, or InvalidIdentityToken."""
+        entry = self._entry(uri, what)
+        key = self._pick(entry, kid, alg)
+        if key is None and time.monotonic() - entry.fetched >= MIN_REFETCH:
+            entry = self._refresh(uri, what, entry)
+            key = self._pick(entry, kid, alg)
+        if key is None:
+            raise InvalidIdentityToken(
+                "The token was not signed by a key the identity provider publishes.",
+                detail=f"no usable key for kid={kid!r} alg={alg} in {uri}",
+            )
+        return key
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    @staticmethod
+    def _pick(entry: _Entry, kid: str | None, alg: str) -> PublicKey | None:
+        if kid is not None:
+            candidates = [entry.by_kid[kid]] if kid in entry.by_kid else []
+        else:
+            candidates = [*entry.by_kid.values(), *entry.unnamed]
+        usable = [k for k in candidates if compatible(alg, k) and entry.algs.get(id(k), alg) == alg]
+        # Without a kid the choice must be unambiguous: never try keys one after another.
+        return usable[0] if len(usable) == 1 else None
+
+    def _entry(self, uri: str, what: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(uri)
+        if entry is not None and entry.fresh_until > time.monotonic():
+            return entry
+        return self._refresh(uri, what, entry)
+
+    def _refresh(self, uri: str, what: str, seen: _Entry | None) -> _Entry:
+        lock = seen.lock if seen is not None else threading.Lock()
+        with lock:
+            with self._lock:
+                current = self._entries.get(uri)
+            # Another thread refreshed while this one waited: use its result.
+            if current is not None and current is not seen:
+                return current
+            reply = http.get_json(uri, what=what)
+            if not reply.ok:
+                raise IDPCommunicationError(
+                    f"{what}: the key set answered HTTP {reply.status}", detail=uri
+                )
+            by_kid, unnamed, algs = parse_key_set(reply.body)
+            now = time.monotonic()
+            fresh = http.max_age(reply.headers, *TTL)
+            entry = _Entry(by_kid, unnamed, algs, now, now + fresh, lock)
+            with self._lock:
+                self._entries[uri] = entry
+            return entry
+
+
+KEYS = KeySets()
