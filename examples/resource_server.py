@@ -45,7 +45,7 @@ from xml.sax.saxutils import escape
 from flask import Flask, Response, request
 from werkzeug.datastructures import EnvironHeaders
 
-TOKEN_PREFIX = "k8s-aws-v1."
+TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 (a scheme name, not a secret)
 ID_HEADER = "x-k8s-aws-id"
 MAX_TOKEN_CHARS = 4096
 # What a presigned GetCallerIdentity URL may carry, and nothing else (lower-cased).
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "token":
-        import boto3  # only the client side needs it
+        import boto3  # type: ignore[import-untyped]  # only the client side needs it
 
         client = boto3.client("sts", endpoint_url=args.endpoint_url, region_name=args.region)
         print(bearer_token(client, args.server_id))

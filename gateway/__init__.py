@@ -88,6 +88,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(api_authorize.bp)
     app.register_blueprint(openapi.bp)
+    from gateway.web import oidc, ratelimit, token_exchange
+
+    app.register_blueprint(oidc.bp)
+    app.register_blueprint(token_exchange.bp)
+    ratelimit.init(app)
     return app
 
 

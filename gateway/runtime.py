@@ -37,8 +37,12 @@ class Loaded:
 def loader(engine: Engine, master_key: bytes) -> Callable[[int], Loaded]:
     """Load the configuration and keyring at a version (both change through the DB)."""
 
+    last: list[Snapshot] = []
+
     def load(version: int) -> Loaded:
-        return Loaded(load_snapshot(engine, version), load_keyring(engine, master_key))
+        snapshot = load_snapshot(engine, version, previous=last[0] if last else None)
+        last[:] = [snapshot]
+        return Loaded(snapshot, load_keyring(engine, master_key))
 
     return load
 

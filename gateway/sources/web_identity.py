@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 
 from gateway.identity import FederatedIdentity
 from gateway.sources.oidc import amazon, facebook
@@ -41,6 +41,14 @@ def providers_of_kind(snapshot: Snapshot, kind: str) -> list[IdentityProvider]:
     )
 
 
+def _count_subject(scope: str, identity: FederatedIdentity) -> None:
+    """The per-subject rate limit, when the app installed one (gateway.web.ratelimit)."""
+    if has_app_context():
+        hook = current_app.extensions.get("gateway.subject_limit")
+        if hook is not None:
+            hook(scope, identity)
+
+
 def identity_from_token(
     token: str,
     snapshot: Snapshot,
@@ -48,9 +56,21 @@ def identity_from_token(
     provider_id: str | None,
     now: datetime,
     skew: int | None = None,
+    limit_scope: str = "sts",
 ) -> tuple[FederatedIdentity, IdentityProvider]:
-    """Validate `token` against the configured providers; raise the STS error AWS would."""
-    skew = _skew() if skew is None else skew
+    """Validate `token` against the configured providers; raise the STS error AWS would.
+
+    Each validated identity counts against the `<limit_scope>:subject` rate limit.
+    """
+    identity, provider = _validate(token, snapshot, provider_id=provider_id, now=now,
+                                   skew=_skew() if skew is None else skew)
+    _count_subject(limit_scope, identity)
+    return identity, provider
+
+
+def _validate(
+    token: str, snapshot: Snapshot, *, provider_id: str | None, now: datetime, skew: int
+) -> tuple[FederatedIdentity, IdentityProvider]:
     token = token.strip()
     if not provider_id:
         return identity_from_jwt(peek(token), snapshot, now=now, skew=skew,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -98,9 +98,17 @@ class Snapshot:
     # Roles whose policies the policy engine refused at load are left out (a
     # role that cannot be evaluated must not be assumable); why is kept here.
     problems: tuple[Problem, ...] = ()
+    # Every compiled policy by (kind, document text). A reload passes the previous
+    # snapshot so only changed documents compile (~0.1 ms each: a 10,000-role
+    # configuration would otherwise take seconds on every reload).
+    compiled: Mapping[tuple[iam.PolicyKind, str], Any] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
-def load_snapshot(engine: Engine, version: int, *, strict: bool = False) -> Snapshot:
+def load_snapshot(
+    engine: Engine, version: int, *, strict: bool = False, previous: Snapshot | None = None
+) -> Snapshot:
     """Read and index the whole configuration in one consistent read.
 
     With `strict`, a policy the engine refuses raises `Invalid` instead of only
@@ -110,7 +118,7 @@ def load_snapshot(engine: Engine, version: int, *, strict: bool = False) -> Snap
         _consistent(connection)
         with connection.begin():
             spec = read_config(connection)
-    return build_snapshot(spec, version, strict=strict)
+    return build_snapshot(spec, version, strict=strict, previous=previous)
 
 
 def _consistent(connection: Connection) -> None:
@@ -120,11 +128,13 @@ def _consistent(connection: Connection) -> None:
         connection.execution_options(isolation_level="REPEATABLE READ")
 
 
-def build_snapshot(spec: ConfigSpec, version: int, *, strict: bool = False) -> Snapshot:
+def build_snapshot(
+    spec: ConfigSpec, version: int, *, strict: bool = False, previous: Snapshot | None = None
+) -> Snapshot:
     """Index a configuration, parsing each distinct policy document once."""
     problems: list[Problem] = []
     roles: list[Role] = []
-    parse = _Parser()
+    parse = _Parser(previous.compiled if previous is not None else {})
     for role_spec in spec.roles:
         role = _role(role_spec, parse, problems)
         if role is not None:
@@ -147,6 +157,7 @@ def build_snapshot(spec: ConfigSpec, version: int, *, strict: bool = False) -> S
         providers_by_issuer=frozen({p.issuer: p for p in providers if p.issuer is not None}),
         rules_by_provider=frozen({p.name: p.rules for p in providers}),
         problems=tuple(problems),
+        compiled=MappingProxyType(parse.used),
     )
 
 
@@ -157,15 +168,20 @@ class _Parser:
     compiled policies are immutable, so one compiled object serves them all.
     """
 
-    def __init__(self) -> None:
-        self._compiled: dict[tuple[iam.PolicyKind, str], Any] = {}
+    def __init__(self, previous: Mapping[tuple[iam.PolicyKind, str], Any]) -> None:
+        self._previous = previous
+        self.used: dict[tuple[iam.PolicyKind, str], Any] = {}
 
     def __call__(self, text: str, *, kind: iam.PolicyKind, path: str) -> Any:
         key = (kind, text)
-        if key not in self._compiled:
-            # A refused document raises here, every time, so each role reports its own path.
-            self._compiled[key] = iam.parse_policy(json.loads(text), kind=kind, path=path)
-        return self._compiled[key]
+        if key not in self.used:
+            compiled = self._previous.get(key)
+            if compiled is None:
+                # A refused document raises here, every time, so each role reports its path.
+                compiled = iam.parse_policy(json.loads(text), kind=kind, path=path)
+            self.used[key] = compiled
+        return self.used[key]
+
 
 
 def _role(spec: RoleSpec, parse: _Parser, problems: list[Problem]) -> Role | None:

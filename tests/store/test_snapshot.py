@@ -256,3 +256,22 @@ def test_large_configuration_loads_with_one_query_per_table(engine: Engine) -> N
         ("g13",),
     ]
     assert len(queries) == 6  # accounts, roles, role policies, role tags, providers, rules
+
+
+def test_a_reload_reuses_compiled_policies_and_compiles_only_changes(
+    engine: Engine, demo_text: str
+) -> None:
+    import_config(engine, demo_text, actor="t")
+    first = load_snapshot(engine, 1)
+    changed = demo_text.replace("Full access to production", "Full access to prod")
+    changed = changed.replace('Action: "*"', 'Action: "s3:*"', 1)
+    import_config(engine, changed, actor="t")
+    second = load_snapshot(engine, 2, previous=first)
+    admin = "arn:aws:iam::111111111111:role/Admin"
+    # Unchanged documents are the very same compiled objects; the edited one is new.
+    assert second.roles_by_arn[admin].trust_policy is first.roles_by_arn[admin].trust_policy
+    assert (second.roles_by_arn[admin].policies["AdministratorAccess"]
+            is not first.roles_by_arn[admin].policies["AdministratorAccess"])
+    assert second.roles_by_arn[DEV_DEVELOPER].policies["DevelopmentAccess"] is (
+        first.roles_by_arn[DEV_DEVELOPER].policies["DevelopmentAccess"])
+    assert len(second.compiled) == len(first.compiled)

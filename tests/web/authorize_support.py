@@ -1,4 +1,4 @@
-"""Questions for `/api/v1/authorize`: a request signed by botocore, as a resource server forwards it."""
+"""Questions for `/api/v1/authorize`: a botocore-signed request as a resource server forwards it."""
 
 from __future__ import annotations
 

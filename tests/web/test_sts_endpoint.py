@@ -292,3 +292,16 @@ def test_decode_authorization_message_round_trip(server: LiveServer, rt: Runtime
     assert error_of(limited.decode_authorization_message, EncodedMessage=encoded)[0] == (
         "AccessDenied"
     )
+
+
+def test_key_rotation_keeps_old_credentials_working(server: LiveServer, rt: Runtime) -> None:
+    from gateway.sts import keystore
+    from gateway.sts.credentials import kid_of
+
+    before = first_credentials(server.app)
+    old_kid = kid_of(before.credentials.access_key_id)
+    new_kid = keystore.rotate(rt.engine, rt.master_key).kid
+    rt.config.bump()
+    assert sts(server, before).get_caller_identity()["Account"] == ACCOUNT_A
+    issued = sts(server, before).assume_role(RoleArn=CHAINED_ROLE, RoleSessionName="after")
+    assert kid_of(issued["Credentials"]["AccessKeyId"]) == new_kid != old_kid

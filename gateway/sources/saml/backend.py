@@ -43,6 +43,13 @@ def load_key(file_or_pem: str | bytes, kind: str) -> xmlsec.Key:
     return key
 
 
+def _bytes(document: Any) -> bytes:
+    """pysaml2 passes documents as str, bytes or message objects."""
+    if isinstance(document, bytes):
+        return document
+    return str(document).encode()
+
+
 def _tag(node_name: str) -> str:
     namespace, _, local = node_name.rpartition(":")
     return ns.q(namespace, local)
@@ -61,12 +68,13 @@ class XmlsecBindingBackend(CryptoBackend):  # type: ignore[misc]
 
     @property
     def version(self) -> str:
-        return ".".join(str(n) for n in xmlsec.get_libxmlsec_version())
+        version = getattr(xmlsec, "get_libxmlsec_version", lambda: (0, 0, 0))()
+        return ".".join(str(n) for n in version)
 
     def sign_statement(
         self, statement: Any, node_name: str, key_file: str, node_id: str | None
     ) -> str:
-        root = xmlsafe.parse(str(statement).encode())
+        root = xmlsafe.parse(_bytes(statement))
         element = _find(root, node_name, node_id)
         signature = element.find(ns.SIGNATURE)
         if signature is None:
@@ -75,15 +83,14 @@ class XmlsecBindingBackend(CryptoBackend):  # type: ignore[misc]
             xmldsig.sign_existing(element, signature, load_key(key_file, "private"))
         except xmlsec.Error as exc:
             raise SignatureError(str(exc)) from exc
-        return etree.tostring(root, encoding="unicode")
+        return str(etree.tostring(root, encoding="unicode"))
 
     def validate_signature(
         self, signedtext: Any, cert_file: str, cert_type: str, node_name: str, node_id: str | None
     ) -> bool:
         if cert_type != "pem":
             raise SignatureError("only PEM certificates are supported")
-        text = signedtext if isinstance(signedtext, bytes) else str(signedtext).encode()
-        root = xmlsafe.parse(text)
+        root = xmlsafe.parse(_bytes(signedtext))
         element = _find(root, node_name, node_id)
         signature = element.find(ns.SIGNATURE)
         if signature is None:
@@ -104,7 +111,7 @@ class XmlsecBindingBackend(CryptoBackend):  # type: ignore[misc]
 
         if isinstance(statement, SamlBase):
             statement = pre_encrypt_assertion(statement)
-        root = xmlsafe.parse(str(statement).encode())
+        root = xmlsafe.parse(_bytes(statement))
         holder = root.find(f".//{ns.ENCRYPTED_ASSERTION}")
         assertion = holder.find(ns.ASSERTION) if holder is not None else None
         if holder is None or assertion is None:
@@ -120,11 +127,10 @@ class XmlsecBindingBackend(CryptoBackend):  # type: ignore[misc]
             xmlenc.encrypt_assertion(assertion, _material(enc_key).decode(), algorithm=algorithm)
         except xmlsec.Error as exc:
             raise EncryptError(str(exc)) from exc
-        return etree.tostring(root, encoding="unicode")
+        return str(etree.tostring(root, encoding="unicode"))
 
     def decrypt(self, enctext: Any, key_file: str) -> str:
-        text = enctext if isinstance(enctext, bytes) else str(enctext).encode()
-        root = xmlsafe.parse(text)
+        root = xmlsafe.parse(_bytes(enctext))
         key = load_key(key_file, "private")
         found = False
         for holder in list(root.iter(ns.ENCRYPTED_ASSERTION)):
@@ -141,4 +147,4 @@ class XmlsecBindingBackend(CryptoBackend):  # type: ignore[misc]
             wrapper.append(assertion)
         if not found:
             raise DecryptError("nothing to decrypt")
-        return etree.tostring(root, encoding="unicode")
+        return str(etree.tostring(root, encoding="unicode"))

@@ -22,7 +22,7 @@ _REMOTE = {
 }
 
 
-class _Shipped(etree.Resolver):
+class _Shipped(etree.Resolver):  # type: ignore[misc]
     """Resolves every schema import to the copy inside pysaml2; nothing from the network."""
 
     def resolve(self, url: str | None, pubid: str | None, context: Any) -> Any:

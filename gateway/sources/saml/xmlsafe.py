@@ -46,7 +46,7 @@ def b64decode(value: str | bytes, *, limit: int = MAX_ENCODED) -> bytes:
 
 
 def inflate(data: bytes, *, limit: int = MAX_XML) -> bytes:
-    """Raw DEFLATE (the Redirect binding), stopping at `limit` bytes instead of exhausting memory."""
+    """Raw DEFLATE (Redirect binding), stopping at `limit` bytes instead of exhausting memory."""
     inflater = zlib.decompressobj(-15)
     try:
         out = inflater.decompress(data, limit + 1)

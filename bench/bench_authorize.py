@@ -1,0 +1,308 @@
+"""The authorization API's path minus HTTP, per second on one core.
+
+    .venv/bin/python bench/bench_authorize.py [--runs 7] [--seconds 0.5]
+
+Measures `gateway.sts.authorize.authorize` on a boto3-style SigV4-signed S3 GetObject
+forwarded by a resource server: SigV4 verification, session-token open, expiry, the
+revocation check (`gateway.sts.session.live_role`: the per-process revoked set and the
+role still existing in the snapshot), then the decision with role policies ∩ session
+policy, a bucket policy and the cross-account rule. Cases:
+
+* warm: one session's requests again and again (opened tokens, derived secrets, signing
+  keys, session condition keys are cached per process), a busy client;
+* cold: every request from another session, every cache cleared first;
+* parse + authorize: the JSON question (already decoded from JSON) turned into a request
+  as the endpoint does, then authorized;
+* deny + encoded message: a denied request including sealing its authorization message;
+
+beside baselines measured in the same run: a bare HMAC-SHA256 of the same canonical
+request and a loop of dict lookups. The revocation store is an in-process stand-in for
+Redis: the hot path only reads it every 0.5 s (one GET), so it cannot change the result.
+Medians of several runs; raw numbers to bench/results/authorize.json. Goal: >= 20,000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from botocore.auth import S3SigV4Auth  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials as BotoCredentials  # noqa: E402
+
+from gateway.state.keys import Keys  # noqa: E402
+from gateway.state.revocations import Revocations  # noqa: E402
+from gateway.store import migrate  # noqa: E402
+from gateway.store.config_io import import_config  # noqa: E402
+from gateway.store.db import make_engine  # noqa: E402
+from gateway.store.snapshot import load_snapshot  # noqa: E402
+from gateway.sts import authorize as authorize_module  # noqa: E402
+from gateway.sts import credentials as creds_module  # noqa: E402
+from gateway.sts import sigv4  # noqa: E402
+from gateway.sts.authorize import (  # noqa: E402
+    Authorized,
+    AuthorizeRequest,
+    authorize,
+    encoded_message,
+    parse_authorize_request,
+)
+from gateway.sts.credentials import Credentials, SessionClaims, mint  # noqa: E402
+from gateway.sts.keyring import Keyring  # noqa: E402
+from gateway.sts.session import session_policy  # noqa: E402
+
+WHEN = datetime(2024, 1, 1, tzinfo=UTC)
+GOAL_PER_SECOND = 20_000
+A, B = "111111111111", "222222222222"
+ROLE = f"arn:aws:iam::{A}:role/Developer"
+URL = "https://objects.example.com/partner-data/reports/2024/q1.csv"
+OBJECT = "arn:aws:s3:::partner-data/reports/2024/q1.csv"
+CONFIG = f"""
+accounts:
+  - id: "{A}"
+    roles:
+      - name: Developer
+        trust_policy:
+          Version: "2012-10-17"
+          Statement:
+            - Effect: Allow
+              Principal: {{Federated: "arn:aws:iam::{A}:saml-provider/corp"}}
+              Action: sts:AssumeRoleWithSAML
+        policies:
+          Data:
+            Version: "2012-10-17"
+            Statement:
+              - Sid: TeamData
+                Effect: Allow
+                Action: [s3:GetObject, s3:PutObject]
+                Resource: "arn:aws:s3:::data/teams/${{aws:PrincipalTag/team}}/*"
+              - Sid: PartnerReports
+                Effect: Allow
+                Action: [s3:GetObject, s3:ListBucket]
+                Resource: ["arn:aws:s3:::partner-data", "arn:aws:s3:::partner-data/reports/*"]
+              - Sid: Describe
+                Effect: Allow
+                Action: "ec2:Describe*"
+                Resource: "*"
+              - Sid: NoDeletes
+                Effect: Deny
+                Action: "s3:Delete*"
+                Resource: "*"
+  - id: "{B}"
+identity_providers:
+  - name: corp
+    kind: saml
+    account: "{A}"
+"""
+SESSION_POLICY = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}],
+})
+BUCKET_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "PartnerReads", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::partner-data/reports/*",
+         "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        {"Sid": "OwnerAll", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:root"},
+         "Action": "s3:*", "Resource": "arn:aws:s3:::partner-data/*"},
+        {"Sid": "NoPlainText", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": "arn:aws:s3:::partner-data/*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ],
+}
+
+
+class StaticRedis:
+    """Stand-in for the revocation reads: version unchanged, nothing revoked."""
+
+    def get(self, _key: str) -> bytes:
+        return b"1"
+
+    def zrangebyscore(self, *_args: Any) -> list[bytes]:
+        return []
+
+
+def claims(role_id: str, n: int) -> SessionClaims:
+    issued = int(WHEN.timestamp()) - 60
+    return SessionClaims(
+        account=A, role_arn=ROLE, role_id=role_id, session_name=f"user-{n}@example.com",
+        issued_at=issued, expires_at=issued + 3600, source_identity=f"user-{n}",
+        policy=SESSION_POLICY, tags=(("team", "platform"), ("cost-center", "4242")),
+        transitive_tag_keys=("team",), provider=f"arn:aws:iam::{A}:saml-provider/corp",
+        subject=f"user-{n}@example.com",
+    )
+
+
+def question(creds: Credentials, url: str = URL, **extra: Any) -> dict[str, Any]:
+    """What a resource server posts: the signed request as received, and the question."""
+    request = AWSRequest(method="GET", url=url)
+    signer = S3SigV4Auth(
+        BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token),
+        "s3", "us-east-1",
+    )
+    with mock.patch("botocore.auth.get_current_datetime", return_value=WHEN):
+        signer.add_auth(request)
+    prepared = request.prepare()
+    path = prepared.url.split("objects.example.com", 1)[1]
+    doc: dict[str, Any] = {
+        "method": "GET", "path": path, "query": "",
+        "headers": [["Host", "objects.example.com"], *map(list, prepared.headers.items())],
+        "service": "s3", "action": "s3:GetObject", "resource": OBJECT,
+        "resource_account": B, "resource_policy": BUCKET_POLICY,
+        "context": {"aws:SecureTransport": True, "aws:SourceIp": "203.0.113.7"},
+    }
+    doc.update(extra)
+    return doc
+
+
+def clear_caches() -> None:
+    creds_module._open.cache_clear()
+    creds_module.derive_secret_access_key.cache_clear()
+    sigv4.signing_key.cache_clear()
+    authorize_module._session_keys.cache_clear()
+    authorize_module._principal.cache_clear()
+    session_policy.cache_clear()
+
+
+def rate(run: Callable[[int], None], batch: int, seconds: float) -> float:
+    """Operations per second: whole batches until `seconds` have passed."""
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        run(batch)
+        done += batch
+        now = time.perf_counter()
+        if now >= deadline:
+            return done / (now - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--sessions", type=int, default=2000, help="distinct sessions (cold)")
+    args = parser.parse_args()
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        migrate.upgrade(engine)
+        import_config(engine, CONFIG, actor="bench")
+        snapshot = load_snapshot(engine, 1)
+        engine.dispose()
+    role_id = snapshot.roles_by_arn[ROLE].role_id
+    keyring = Keyring.generate(WHEN - timedelta(days=1))
+    revocations = Revocations(StaticRedis(), Keys("bench:"), interval=0.5)  # type: ignore[arg-type]
+    now = WHEN + timedelta(seconds=5)
+
+    one = mint(keyring, claims(role_id, 0))
+    doc = question(one)
+    request = parse_authorize_request(doc)
+    denied_request = parse_authorize_request(question(
+        one, url=URL.replace("reports", "private"),
+        resource=OBJECT.replace("reports", "private")))
+    sessions = [parse_authorize_request(question(mint(keyring, claims(role_id, n))))
+                for n in range(1, args.sessions + 1)]
+
+    def run_one(req: AuthorizeRequest) -> Authorized:
+        return authorize(req, keyring=keyring, snapshot=snapshot, revocations=revocations,
+                         now=now)
+
+    assert run_one(request).allowed, run_one(request).decision.explain()
+    assert not run_one(denied_request).allowed
+    assert all(run_one(s).allowed for s in sessions[:5])
+
+    parts = sigv4.parse_request(request.signed)
+    canonical = sigv4.canonical_request(request.signed, parts).encode()
+    hmac_key = hashlib.sha256(b"bench").digest()
+    table = {f"key-{i}": i for i in range(1000)}
+
+    def warm(n: int) -> None:
+        for _ in range(n):
+            run_one(request)
+
+    def cold(n: int) -> None:
+        clear_caches()
+        for req in sessions[:n]:
+            run_one(req)
+
+    def parse_and_authorize(n: int) -> None:
+        for _ in range(n):
+            run_one(parse_authorize_request(doc))
+
+    def deny_and_encode(n: int) -> None:
+        for _ in range(n):
+            result = run_one(denied_request)
+            encoded_message(keyring, result, denied_request, "bench")
+
+    def bare_hmac(n: int) -> None:
+        for _ in range(n):
+            hmac.new(hmac_key, canonical, hashlib.sha256).hexdigest()
+
+    def dict_lookups(n: int) -> None:
+        for i in range(n):
+            table.get(f"key-{i % 1000}")
+
+    cases: dict[str, tuple[Callable[[int], None], int]] = {
+        "authorize, warm (same session)": (warm, 500),
+        "authorize, cold (new session each, caches cleared)": (cold, args.sessions),
+        "parse question + authorize, warm": (parse_and_authorize, 300),
+        "authorize deny + encoded message, warm": (deny_and_encode, 300),
+        "baseline: bare HMAC-SHA256 of the canonical request": (bare_hmac, 2000),
+        "baseline: dict lookup loop": (dict_lookups, 5000),
+    }
+    results: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.runs):
+        for name, (run, batch) in cases.items():  # interleaved: drift hits every case alike
+            results[name].append(rate(run, batch, args.seconds))
+    clear_caches()
+
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    floor = medians["baseline: bare HMAC-SHA256 of the canonical request"]
+    print(f"python {platform.python_version()} on {platform.machine()}, one core, "
+          f"{args.runs} runs x {args.seconds}s, medians")
+    print(f"{'case':55} {'ops/s':>10} {'us/op':>8} {'x bare HMAC':>12}")
+    for name, value in medians.items():
+        print(f"{name:55} {value:10.0f} {1e6 / value:8.1f} {value / floor:12.4f}")
+    warm_rate = medians["authorize, warm (same session)"]
+    verdict = "meets" if warm_rate >= GOAL_PER_SECOND else "MISSES"
+    print(f"authorize, warm: {warm_rate:.0f}/s {verdict} the goal of {GOAL_PER_SECOND}/s "
+          f"per core")
+
+    out = ROOT / "bench" / "results" / "authorize.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "runs": args.runs,
+        "seconds_per_run": args.seconds,
+        "distinct_sessions": args.sessions,
+        "goal_per_second": GOAL_PER_SECOND,
+        "question_bytes": len(json.dumps(doc)),
+        "ops_per_second": results,
+        "median_ops_per_second": medians,
+    }, indent=2) + "\n")
+    print(f"raw results: {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
