@@ -93,6 +93,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(oidc.bp)
     app.register_blueprint(token_exchange.bp)
     ratelimit.init(app)
+    from gateway.web import console, saml
+
+    app.register_blueprint(saml.bp)
+    app.register_blueprint(console.bp)
+    from gateway.web import admin, csrf
+
+    csrf.init(app)
+    app.register_blueprint(admin.bp)
     return app
 
 

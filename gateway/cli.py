@@ -63,6 +63,14 @@ def demo() -> None:
     prepare(settings)
     engine = _engine(settings)
     text = resources.files("gateway").joinpath("demo_config.yaml").read_text()
+    from gateway.devtools.emulators import demo_config
+
+    text, emulators = demo_config(text, settings.bind_host)  # OpenID, Google, Facebook, Amazon
+    click.echo("provider emulators: " + ", ".join(f"{k} {v}" for k, v in emulators.urls.items()))
+    from gateway.devtools.saml_idp import demo_config as saml_demo_config
+
+    text, saml_metadata = saml_demo_config(text, settings.base_url, settings.bind_host)
+    click.echo(f"demo SAML IdP: {saml_metadata} (users alice, bob, carol)")
     report = _import(engine, text, actor="demo")
     click.echo(f"demo configuration loaded ({report})")
     click.echo(f"\n  Open {settings.base_url}/ in a browser.\n")
@@ -144,6 +152,53 @@ def keys_list() -> None:
         retired = info.deactivated_at.isoformat() if info.deactivated_at else "-"
         click.echo(f"{info.kid}  {info.state:<9}  created {info.created_at.isoformat()}  "
                    f"superseded {retired}")
+
+
+@cli.group()
+def admin() -> None:
+    """Administrator access to the admin console (/admin)."""
+
+
+@admin.command("link")
+@click.option("--minutes", type=click.IntRange(1, 60), default=10, show_default=True,
+              help="How long the link stays valid (it works once).")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@_fail_cleanly
+def admin_link(minutes: int, reason: str) -> None:
+    """Print a one-time break-glass sign-in URL for /admin (needs the running gateway's Redis)."""
+    import getpass
+
+    import redis
+
+    from gateway.admin import links
+    from gateway.state.client import connect
+    from gateway.state.embedded import EmbeddedRedis
+    from gateway.state.keys import Keys
+    from gateway.store import audit
+
+    settings = _settings()
+    embedded = EmbeddedRedis(settings.var_dir / "redis")
+    url = settings.redis_url or (embedded.url if embedded.answering() else "")
+    if not url:
+        raise click.ClickException(
+            "no running gateway found: its embedded Redis is not answering; start the gateway "
+            "(or set GATEWAY_REDIS_URL to its Redis) and try again"
+        )
+    engine = _engine(settings)
+    try:
+        token, link = links.create(
+            connect(url), Keys(settings.redis_prefix), minutes=minutes, reason=reason
+        )
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot store the link in Redis at {url}: {exc}") from None
+    audit.record(engine, audit.AuditEvent(
+        event_type="admin.link.created", outcome="success", subject=f"break-glass:{link.link_id}",
+        detail={"link": link.link_id, "minutes": minutes, "reason": link.reason,
+                "os_user": getpass.getuser()},
+    ))
+    click.echo(f"{settings.base_url}/admin/link/{token}")
+    click.echo(f"valid once, for {minutes} minute(s); link id {link.link_id} in the audit trail",
+               err=True)
 
 
 def _read(file: str) -> str:

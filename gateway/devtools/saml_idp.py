@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "idp-fixtures" / "demo"
 DEMO_PROVIDER_ARN = "arn:aws:iam::111111111111:saml-provider/demo-saml"
 AWS = "https://aws.amazon.com/SAML/Attributes/"
-PASSWORD_CONTEXT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+AUTHN_CONTEXT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 
 
 @dataclass(frozen=True)
@@ -159,11 +159,16 @@ class DemoIdp:
 
     def sp_entity_id(self) -> str:
         self._ensure_sp()
-        return next(iter(self.server.metadata.service_providers()))
+        entity_id: str = next(iter(self.server.metadata.service_providers()))
+        return entity_id
 
     def _sp_endpoint(self, service: str, binding: str) -> str:
         sp = self.sp_entity_id()
-        locations = getattr(self.server.metadata, service)(sp, binding=binding)
+        lookup = getattr(self.server.metadata, service)
+        if service == "single_logout_service":
+            locations = lookup(sp, binding=binding, typ="spsso")
+        else:
+            locations = lookup(sp, binding=binding)
         if not locations:
             raise LookupError(f"the SP has no {service} for {binding}")
         location: str = locations[0]["location"]
@@ -186,7 +191,7 @@ class DemoIdp:
             destination=acs,
             sp_entity_id=sp,
             name_id=saml.NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=user.name_id),
-            authn={"class_ref": PASSWORD_CONTEXT, "authn_instant": now.timestamp()},
+            authn={"class_ref": AUTHN_CONTEXT, "authn_instant": now.timestamp()},
             sign_response=True,
             sign_assertion=True,
             sign_alg=SIG_RSA_SHA256,
@@ -203,7 +208,8 @@ class DemoIdp:
         return base64.b64encode(self.response_xml(login, **kwargs).encode()).decode()
 
     def metadata_xml(self) -> str:
-        return str(create_metadata_string(None, config=self.config, sign=False))
+        metadata: bytes = create_metadata_string(None, config=self.config, sign=False)
+        return metadata.decode()
 
     def logout_url(self, login: str) -> str:
         """An IdP-initiated LogoutRequest for the user's last session, signed, to the SP."""
@@ -386,8 +392,42 @@ def serve(gateway_base_url: str, port: int = 0, host: str = "127.0.0.1") -> Runn
 
 
 def start_demo_idp(base_url: str, port: int) -> str:
-    """For `gateway demo`: serve the demo IdP on `port`; returns its metadata URL."""
+    """Serve the demo IdP on `port` (0: any free port); returns its metadata URL."""
     return serve(base_url, port).metadata_url
+
+
+def demo_config(text: str, base_url: str, host: str = "127.0.0.1",
+                port: int = 0) -> tuple[str, str]:
+    """For `gateway demo`: start the demo IdP and point the demo-saml provider at it.
+
+    Returns the configuration (YAML) with the provider's metadata URL filled in and the
+    ACS URL in trust policies and the RelayState allow-list following GATEWAY_BASE_URL,
+    and the metadata URL.
+    """
+    import yaml
+
+    base = base_url.rstrip("/")
+    metadata_url = serve(base, port, host).metadata_url
+    document = _replace_strings(yaml.safe_load(text), {
+        "http://127.0.0.1:8000/saml/acs": f"{base}/saml/acs",
+    })
+    for provider in document.get("identity_providers", []):
+        if provider.get("name") == "demo-saml":
+            provider["metadata_url"] = metadata_url
+            options = provider.setdefault("options", {})
+            if "relay_state_allowlist" in options:
+                options["relay_state_allowlist"] = [f"{base}/"]
+    return yaml.safe_dump(document, sort_keys=False), metadata_url
+
+
+def _replace_strings(value: Any, replacements: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return replacements.get(value, value)
+    if isinstance(value, list):
+        return [_replace_strings(v, replacements) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_strings(v, replacements) for k, v in value.items()}
+    return value
 
 
 def initiate_url(running_metadata_url: str, relay_state: str | None = None) -> str:

@@ -261,6 +261,34 @@ class RequestContext:
         """The values of a condition key (any case), or None when absent."""
         return self.keys.get(key.lower())
 
+    @classmethod
+    def from_normalized(
+        cls,
+        action: str,
+        resource: str,
+        principal: Principal | None,
+        keys: dict[str, Values],
+        now: datetime,
+    ) -> RequestContext:
+        """A context over keys already normalized (lower-case names, tuples of strings).
+
+        For hot paths that normalize a session's keys once (the authorization API); `keys`
+        is taken over, not copied, and gets the clock keys from `now` when absent.
+        """
+        if "aws:currenttime" not in keys or "aws:epochtime" not in keys:
+            current, epoch = _clock_values(int(now.timestamp()))
+            keys.setdefault("aws:currenttime", current)
+            keys.setdefault("aws:epochtime", epoch)
+        ctx = object.__new__(cls)
+        setter = object.__setattr__
+        setter(ctx, "action", action)
+        setter(ctx, "action_lower", action.lower())
+        setter(ctx, "resource", resource)
+        setter(ctx, "principal", principal)
+        setter(ctx, "keys", keys)
+        setter(ctx, "now", now)
+        return ctx
+
     def with_action(self, action: str) -> RequestContext:
         """The same request for another action (keys are shared, not normalized again)."""
         copy = object.__new__(RequestContext)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from gateway.iam.context import Principal, RequestContext, tag_keys
 from gateway.iam.evaluate import Decision, evaluate_trust
 from gateway.identity import FederatedIdentity
-from gateway.roles.rules import describe, rule_matches
+from gateway.roles.rules import describe, matching_rules
 from gateway.store.snapshot import IdentityProvider, Role, Snapshot
 
 
@@ -108,10 +108,9 @@ def eligible_roles(
     for role_arn, provider_arn in identity.asserted_roles:
         if provider_arn == provider.arn:
             seen.setdefault(role_arn, "SAML Role attribute")
-    for index, rule in enumerate(snapshot.rules_by_provider.get(provider.name, ()), 1):
-        if rule_matches(rule, identity):
-            conditions = " and ".join(describe(c) for c in rule.conditions) or "everyone"
-            seen.setdefault(rule.role_arn, f"rule {index}: {conditions}")
+    for index, rule in matching_rules(snapshot.rules_by_provider.get(provider.name, ()), identity):
+        conditions = " and ".join(describe(c) for c in rule.conditions) or "the default role"
+        seen.setdefault(rule.role_arn, f"rule {index}: {conditions}")
     candidates: list[Candidate] = []
     unknown: list[str] = []
     for arn, via in seen.items():

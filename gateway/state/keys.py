@@ -11,6 +11,7 @@
 | `<p>signin:ended:<sign-in id>`   | sign-in ended by IdP logout        | session lifetime        |
 | `<p>signin:creds:<sign-in id>`   | credentials minted in a sign-in    | session lifetime        |
 | `<p>oidc:state:<state>`          | OIDC state, nonce, PKCE verifier   | 10 minutes              |
+| `<p>admin:link:<sha256(token)>`  | unused break-glass admin link      | 1-60 minutes            |
 | `<p>revoked` (sorted set)        | revoked access key ids by expiry   | members pruned at expiry|
 | `<p>revoked:version`             | revocation change counter          | none (a counter)        |
 | `<p>rl:<scope>:<key>`            | rate-limit counters                | the limit's window      |
@@ -57,6 +58,10 @@ class Keys:
 
     def oidc_state(self, state: str) -> str:
         return f"{self.prefix}oidc:state:{state}"
+
+    def admin_link(self, token: str) -> str:
+        # Only the hash is stored: a Redis dump must not hold usable sign-in links.
+        return f"{self.prefix}admin:link:{hashlib.sha256(token.encode()).hexdigest()}"
 
     @property
     def revoked(self) -> str:

@@ -19,6 +19,7 @@ from gateway.store import names
 from gateway.store.changelog import EntityType, record_change
 from gateway.store.config_schema import (
     AccountSpec,
+    AdminRuleSpec,
     ConditionSpec,
     ConfigSpec,
     Operator,
@@ -114,6 +115,12 @@ def _provider(row: Any, rules: list[RuleSpec]) -> ProviderSpec:
         endpoints=tuple(sorted(row.endpoints.items())),
         options=tuple(sorted(options)),
         rules=tuple(rules),
+        admin_rules=tuple(
+            AdminRuleSpec(
+                conditions=_conditions(rule["when"]), description=rule.get("description", "")
+            )
+            for rule in row.admin_rules or ()
+        ),
     )
 
 
@@ -473,6 +480,12 @@ def _provider_row(provider: ProviderSpec) -> dict[str, Any]:
         "client_secret": provider.client_secret,
         "scopes": list(provider.scopes),
         "endpoints": dict(provider.endpoints),
+        "admin_rules": [
+            {"description": rule.description, "when": _condition_rows(rule.conditions)}
+            if rule.description
+            else {"when": _condition_rows(rule.conditions)}
+            for rule in provider.admin_rules
+        ],
     }
 
 
@@ -489,3 +502,24 @@ def _rule_row(provider_pk: int, position: int, rule: RuleSpec) -> dict[str, Any]
         ],
         "role_arn": rule.role_arn,
     }
+
+
+def _conditions(rows: Iterable[dict[str, Any]]) -> tuple[ConditionSpec, ...]:
+    """Stored conditions (as `_condition_rows` writes them) back as specs."""
+    return tuple(
+        ConditionSpec(
+            claim=c["claim"],
+            operator=cast(Operator, c["operator"]),
+            values=tuple(c["values"]) if "values" in c else (c["value"],),
+        )
+        for c in rows
+    )
+
+
+def _condition_rows(conditions: Iterable[ConditionSpec]) -> list[dict[str, Any]]:
+    return [
+        {"claim": c.claim, "operator": c.operator, "values": list(c.values)}
+        if c.operator == "in"
+        else {"claim": c.claim, "operator": c.operator, "value": c.values[0]}
+        for c in conditions
+    ]

@@ -26,12 +26,19 @@ from gateway.store import names
 from gateway.store.checks import Reader
 
 ProviderKind = Literal["saml", "oidc", "google", "facebook", "amazon"]
-Operator = Literal["equals", "contains", "starts_with", "matches", "in"]
+Operator = Literal[
+    "equals", "not_equals", "contains", "starts_with", "matches", "regex", "in", "in_group"
+]
 OptionValue = bool | tuple[str, ...]
 
 PROVIDER_KINDS: Final[tuple[ProviderKind, ...]] = ("saml", "oidc", "google", "facebook", "amazon")
 OIDC_KINDS: Final = frozenset({"oidc", "google", "facebook", "amazon"})
-OPERATORS: Final[tuple[Operator, ...]] = ("equals", "contains", "starts_with", "matches", "in")
+OPERATORS: Final[tuple[Operator, ...]] = (
+    "equals", "not_equals", "contains", "starts_with", "matches", "regex", "in", "in_group"
+)
+# A provider's `default_role` is kept as a last rule without conditions; it applies
+# only when no other rule matched (see gateway.roles.rules.matching_rules).
+DEFAULT_ROLE_DESCRIPTION: Final = "default role"
 # Where the social providers issue tokens; an explicit issuer overrides these.
 DEFAULT_ISSUERS: Final[Mapping[str, str]] = {
     "google": "https://accounts.google.com",
@@ -59,7 +66,11 @@ OPTIONS: Final[Mapping[str, Mapping[str, str]]] = {
         "require_signed_response": "bool",
         "revoke_on_logout": "bool",
     },
-    **{kind: {"revoke_on_logout": "bool"} for kind in ("oidc", "google", "facebook", "amazon")},
+    **{
+        kind: {"revoke_on_logout": "bool", "cors_origins": "urls"}
+        for kind in ("oidc", "facebook", "amazon")
+    },
+    "google": {"revoke_on_logout": "bool", "cors_origins": "urls", "hosted_domains": "domains"},
 }
 MAX_TAGS: Final = 50
 MAX_DESCRIPTION: Final = 1000
@@ -128,6 +139,14 @@ class RuleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminRuleSpec:
+    """Who signing in through a provider is an administrator: every condition must hold."""
+
+    conditions: tuple[ConditionSpec, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
     name: str
     kind: ProviderKind
@@ -142,6 +161,7 @@ class ProviderSpec:
     endpoints: tuple[tuple[str, str], ...] = ()  # by key
     options: tuple[tuple[str, OptionValue], ...] = ()  # by key
     rules: tuple[RuleSpec, ...] = ()
+    admin_rules: tuple[AdminRuleSpec, ...] = ()
 
     @property
     def arn(self) -> str:
@@ -228,8 +248,10 @@ _ROLE_OPTIONAL: Final = (
 )
 _PROVIDER_REQUIRED: Final = ("name", "kind", "account")
 _SAML_KEYS: Final = ("metadata_url", "metadata_xml")
-_OIDC_KEYS: Final = ("issuer", "client_ids", "client_secret", "scopes", "endpoints")
-_PROVIDER_COMMON: Final = ("display_name", "options", "mapping_rules")
+_OIDC_KEYS: Final = (
+    "issuer", "client_ids", "client_secret", "scopes", "endpoints", "default_role"
+)
+_PROVIDER_COMMON: Final = ("display_name", "options", "mapping_rules", "admin_rules")
 _RULE_KEYS: Final = ("description", "when", "role")
 _CONDITION_KEYS: Final = ("claim", "operator", "value", "values")
 
@@ -243,6 +265,7 @@ _PROVIDER_NAME_EXPECTED: Final = "1-128 letters, digits, '.', '_' or '-', starti
 _ROLE_ARN_EXPECTED: Final = "a role ARN arn:aws:iam::<12 digits>:role/<path/><name>"
 _SCOPE_EXPECTED: Final = "a scope without spaces"
 _NO_SPACES: Final = re.compile(r"\S+")
+_DOMAIN: Final = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
 def parse_config(data: Any) -> ConfigSpec:
@@ -633,6 +656,19 @@ def _read_provider(
             rule = _read_rule(reader, item, join(join(path, "mapping_rules"), index), role_arns)
             if rule is not None:
                 rules.append(rule)
+    if provider.get("default_role") is not None:
+        default = _read_role_arn(reader, provider["default_role"], join(path, "default_role"),
+                                 role_arns)
+        if default is not None:
+            rules.append(RuleSpec(default, (), DEFAULT_ROLE_DESCRIPTION))
+    admin_rules: list[AdminRuleSpec] = []
+    if provider.get("admin_rules") is not None:
+        for index, item in enumerate(
+            reader.sequence(provider["admin_rules"], join(path, "admin_rules")) or ()
+        ):
+            admin_rule = _read_admin_rule(reader, item, join(join(path, "admin_rules"), index))
+            if admin_rule is not None:
+                admin_rules.append(admin_rule)
     if len(reader.problems) > before or name is None or kind is None or account is None:
         return None
     return ProviderSpec(
@@ -642,6 +678,7 @@ def _read_provider(
         display_name=display_name,
         options=options,
         rules=tuple(rules),
+        admin_rules=tuple(admin_rules),
         **fields,
     )
 
@@ -704,6 +741,11 @@ def _read_options(
                 for index, url in enumerate(urls):
                     reader.url(url, join(join(path, key), index))
                 result.append((key, urls))
+        elif option_type == "domains":
+            domains = reader.strings(value, join(path, key), pattern=_DOMAIN,
+                                     expected="a DNS domain such as example.com")
+            if domains is not None:
+                result.append((key, domains))
         elif option_type == "certificates":  # PEM text, checked when the metadata is read
             certificates = reader.strings(value, join(path, key), max_length=16384)
             if certificates is not None:
@@ -748,6 +790,48 @@ def _read_rule(
     return RuleSpec(role_arn=role_arn, conditions=tuple(conditions), description=description)
 
 
+def _read_role_arn(
+    reader: Reader, raw: Any, path: str, role_arns: Collection[str] | None
+) -> str | None:
+    role_arn = reader.string(raw, path, expected=_ROLE_ARN_EXPECTED)
+    if role_arn is not None and names.parse_role_arn(role_arn) is None:
+        reader.problem(path, f"expected {_ROLE_ARN_EXPECTED}, got {role_arn!r}")
+        return None
+    if role_arn is not None and role_arns is not None and role_arn not in role_arns:
+        reader.problem(path, f"no role {role_arn} in this configuration")
+        return None
+    return role_arn
+
+
+def _read_admin_rule(reader: Reader, raw: Any, path: str) -> AdminRuleSpec | None:
+    """Like a mapping rule without a role: the conditions that make someone an admin."""
+    rule = reader.mapping(raw, path, required=("when",), optional=("description",))
+    if rule is None:
+        return None
+    before = len(reader.problems)
+    description = ""
+    if rule.get("description") is not None:
+        description = (
+            reader.string(
+                rule["description"], join(path, "description"), max_length=MAX_DESCRIPTION
+            )
+            or ""
+        )
+    conditions: list[ConditionSpec] = []
+    if "when" in rule:
+        items = reader.sequence(rule["when"], join(path, "when"))
+        if items == []:
+            # An admin rule without conditions would make everyone an administrator.
+            reader.problem(join(path, "when"), "at least one condition is required")
+        for index, item in enumerate(items or ()):
+            condition = _read_condition(reader, item, join(join(path, "when"), index))
+            if condition is not None:
+                conditions.append(condition)
+    if len(reader.problems) > before or not conditions:
+        return None
+    return AdminRuleSpec(conditions=tuple(conditions), description=description)
+
+
 def _read_condition(reader: Reader, raw: Any, path: str) -> ConditionSpec | None:
     operator_value = raw.get("operator") if isinstance(raw, Mapping) else None
     value_key = "values" if operator_value == "in" else "value"
@@ -775,6 +859,12 @@ def _read_condition(reader: Reader, raw: Any, path: str) -> ConditionSpec | None
         else:
             text = reader.string(condition["value"], join(path, "value"), max_length=1024)
             values = (text,) if text is not None else None
+    if operator == "regex" and values is not None:
+        try:
+            re.compile(values[0])
+        except re.error as exc:
+            reader.problem(join(path, "value"), f"not a valid regular expression: {exc}")
+            return None
     if claim is None or operator is None or values is None:
         return None
     return ConditionSpec(claim=claim, operator=cast(Operator, operator), values=values)
@@ -827,7 +917,9 @@ def provider_document(provider: ProviderSpec) -> dict[str, Any]:
         ("scopes", list(provider.scopes)),
         ("endpoints", dict(provider.endpoints)),
         ("options", {k: list(v) if isinstance(v, tuple) else v for k, v in provider.options}),
-        ("mapping_rules", [rule_document(rule) for rule in provider.rules]),
+        ("mapping_rules", [rule_document(rule) for rule in provider.rules if rule.conditions]),
+        ("default_role", next((r.role_arn for r in provider.rules if not r.conditions), None)),
+        ("admin_rules", [admin_rule_document(rule) for rule in provider.admin_rules]),
     ]
     document.update((key, value) for key, value in optional if value not in (None, [], {}))
     return document
@@ -839,6 +931,14 @@ def rule_document(rule: RuleSpec) -> dict[str, Any]:
         document["description"] = rule.description
     document["when"] = [condition_document(c) for c in rule.conditions]
     document["role"] = rule.role_arn
+    return document
+
+
+def admin_rule_document(rule: AdminRuleSpec) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    if rule.description:
+        document["description"] = rule.description
+    document["when"] = [condition_document(c) for c in rule.conditions]
     return document
 
 
@@ -878,12 +978,14 @@ def format_instant(value: datetime) -> str:
 
 __all__ = [
     "AccountSpec",
+    "AdminRuleSpec",
     "ConditionSpec",
     "ConfigSpec",
     "ProviderSpec",
     "RoleSpec",
     "RuleSpec",
     "account_document",
+    "admin_rule_document",
     "canonical_policy",
     "config_document",
     "parse_config",

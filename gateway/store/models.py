@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -76,6 +77,10 @@ class IdentityProvider(Base):
     client_secret: Mapped[str | None] = mapped_column(Text)
     scopes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     endpoints: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    # [{"description": ..., "when": [condition, ...]}]: who signing in here is an admin.
+    admin_rules: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'")
+    )
 
     rules: Mapped[list[MappingRule]] = relationship(
         back_populates="provider",

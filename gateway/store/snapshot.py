@@ -22,6 +22,7 @@ from gateway.store import names
 from gateway.store.config_db import read_config
 from gateway.store.config_schema import (
     AccountSpec,
+    AdminRuleSpec,
     ConditionSpec,
     ConfigSpec,
     ProviderKind,
@@ -35,6 +36,7 @@ from gateway.store.types import utcnow
 Account = AccountSpec
 Condition = ConditionSpec
 MappingRule = RuleSpec
+AdminRule = AdminRuleSpec
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -79,6 +81,7 @@ class IdentityProvider:
     endpoints: Mapping[str, str]
     options: Mapping[str, bool | tuple[str, ...]]
     rules: tuple[MappingRule, ...]  # in evaluation order
+    admin_rules: tuple[AdminRule, ...] = ()  # any one matching makes the person an admin
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,4 +231,5 @@ def _provider(spec: ProviderSpec) -> IdentityProvider:
         endpoints=frozen(dict(spec.endpoints)),
         options=frozen(dict(spec.options)),
         rules=spec.rules,
+        admin_rules=spec.admin_rules,
     )

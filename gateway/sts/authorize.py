@@ -385,8 +385,9 @@ def _session_keys(claims: SessionClaims) -> Mapping[str, tuple[str, ...]]:
 
 
 @lru_cache(maxsize=4096)
-def _principal(arn: str) -> Principal:
-    return Principal.aws(arn)
+def _principal(claims: SessionClaims) -> Principal:
+    """The caller as policies see it; `claims.arn` is rebuilt on every access, so cached."""
+    return Principal.aws(claims.arn)
 
 
 def request_context(caller: Caller, req: AuthorizeRequest, now: datetime) -> RequestContext:
@@ -396,15 +397,20 @@ def request_context(caller: Caller, req: AuthorizeRequest, now: datetime) -> Req
     says otherwise in `context`: only it saw the client's connection, and a policy that
     denies insecure transport must not be satisfied by silence.
     """
-    keys: dict[str, Any] = {"aws:securetransport": ("false",)}
+    keys: dict[str, tuple[str, ...]] = {"aws:securetransport": ("false",)}
     keys.update(_session_keys(caller.claims))
     keys["aws:requestedregion"] = (caller.request.region,)
     if req.resource_account is not None:
         keys["aws:resourceaccount"] = (req.resource_account,)
     if req.context:
-        for key, values in req.context.items():
-            keys[key.lower()] = values  # the server's values replace defaults above
-    return RequestContext(req.action, req.resource, _principal(caller.claims.arn), keys, now)
+        for key, values in req.context.items():  # the server's values replace defaults
+            if values:
+                keys[key.lower()] = values
+            else:
+                keys.pop(key.lower(), None)  # an empty list means absent, as in IAM
+    return RequestContext.from_normalized(
+        req.action, req.resource, _principal(caller.claims), keys, now
+    )
 
 
 # --- the answer -----------------------------------------------------------------------
@@ -412,6 +418,11 @@ def request_context(caller: Caller, req: AuthorizeRequest, now: datetime) -> Req
 
 def principal_of(claims: SessionClaims) -> dict[str, Any]:
     """Who signed the request, as the API reports it."""
+    return dict(_principal_fields(claims))
+
+
+@lru_cache(maxsize=4096)
+def _principal_fields(claims: SessionClaims) -> Mapping[str, Any]:
     return {
         "arn": claims.arn,
         "account": claims.account,

@@ -2,8 +2,8 @@
 
 `/oidc/<provider>/login` starts the authorization code flow; the provider answers at
 `/oidc/<provider>/callback` (one redirect URI per provider). On success the session
-gets a new id, nothing from before sign-in is kept, and the signed-in identity is
-stored compactly under `"identity"`; the person continues at `/console`.
+is started afresh by `gateway.web.signin` (new id, nothing from before kept, the
+identity stored compactly) and the person continues at `/console`.
 """
 
 from __future__ import annotations
@@ -14,22 +14,19 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, g, redirect, request, session
 from werkzeug.wrappers import Response as BaseResponse
 
-from gateway.identity import FederatedIdentity
 from gateway.runtime import Runtime, runtime
 from gateway.sources.oidc import flow
 from gateway.sources.oidc.flow import SignInError
 from gateway.store import audit
 from gateway.store.snapshot import IdentityProvider
+from gateway.web import signin
 from gateway.web.errors import error_response
 
 bp = Blueprint("oidc", __name__, url_prefix="/oidc")
 
 BINDING_KEY = "oidc_binding"  # pre-login secret tying pending sign-ins to this browser
-IDENTITY_KEY = "identity"
 AFTER_SIGN_IN = "/console"
 OIDC_KINDS = frozenset({"oidc", "google", "facebook", "amazon"})
-# Claims kept in the session beyond those the provider's mapping rules read.
-DISPLAY_CLAIMS = frozenset({"email", "name", "preferred_username"})
 
 
 def _provider(rt: Runtime, name: str) -> IdentityProvider | None:
@@ -40,23 +37,6 @@ def _provider(rt: Runtime, name: str) -> IdentityProvider | None:
 def callback_url(rt: Runtime, provider: IdentityProvider) -> str:
     """From configuration, never from the request's Host header (attack W-11)."""
     return f"{rt.settings.base_url}/oidc/{provider.name}/callback"
-
-
-def session_claims(provider: IdentityProvider) -> frozenset[str]:
-    """The claims a signed-in session must keep: what the mapping rules read, and names."""
-    used = {c.claim for rule in provider.rules for c in rule.conditions}
-    return frozenset(used | DISPLAY_CLAIMS)
-
-
-def signed_in_identity() -> FederatedIdentity | None:
-    """The identity of the current browser session, if someone signed in through a source."""
-    data = session.get(IDENTITY_KEY)
-    if not isinstance(data, dict):
-        return None
-    try:
-        return FederatedIdentity.from_session(data)
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _unknown(name: str) -> Response:
@@ -106,10 +86,7 @@ def callback(name: str) -> BaseResponse:
     except SignInError as exc:
         return _failed(rt, provider, exc)
     # A new session id, and nothing from before sign-in carried over (attack W-03).
-    session.regenerate()  # type: ignore[attr-defined]
-    session.clear()
-    session[IDENTITY_KEY] = identity.to_session(session_claims(provider))
-    session["last_provider"] = provider.name
+    signin.start(identity, provider, {"kind": provider.kind})
     _audit(rt, provider, "success", subject=identity.subject,
            detail={"issuer": identity.issuer, "upstream_id": identity.upstream_id})
     return redirect(AFTER_SIGN_IN, 303)

@@ -42,6 +42,13 @@ def signed_request(req: Request) -> SignedRequest:
     if prefix and not path.startswith(prefix + "/"):
         path = prefix + path  # the proxy stripped the prefix the client signed
     headers = [(name, from_wsgi(value)) for name, value in EnvironHeaders(environ).items()]
+    if "werkzeug.proxy_fix.orig" in environ and environ.get("HTTP_X_FORWARDED_PORT"):
+        # ProxyFix appended X-Forwarded-Port to the host; SDKs sign the host as addressed,
+        # without the scheme's default port (an ALB sends X-Forwarded-Port: 443 always).
+        default = ":443" if environ.get("wsgi.url_scheme") == "https" else ":80"
+        headers = [
+            (n, v.removesuffix(default) if n.lower() == "host" else v) for n, v in headers
+        ]
     return SignedRequest(
         method=req.method,
         path=path,

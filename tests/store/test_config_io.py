@@ -492,7 +492,7 @@ BAD_INPUT = [
         "field-of-another-kind",
         _set("identity_providers[0].issuer", "https://idp.example.com"),
         "identity_providers[0].issuer: unknown key (expected one of: name, kind, account,"
-        " display_name, options, mapping_rules, metadata_url, metadata_xml)",
+        " display_name, options, mapping_rules, admin_rules, metadata_url, metadata_xml)",
     ),
     (
         "oidc-without-issuer",
@@ -528,9 +528,9 @@ BAD_INPUT = [
     ),
     (
         "unknown-operator",
-        _set("identity_providers[0].mapping_rules[0].when[0].operator", "regex"),
+        _set("identity_providers[0].mapping_rules[0].when[0].operator", "sounds_like"),
         "identity_providers[0].mapping_rules[0].when[0].operator: expected one of equals,"
-        " contains, starts_with, matches, in, got 'regex'",
+        " not_equals, contains, starts_with, matches, regex, in, in_group, got 'sounds_like'",
     ),
     (
         "in-operator-without-values",

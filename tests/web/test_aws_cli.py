@@ -21,7 +21,14 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import audit
 from tests.conftest import LiveServer
-from tests.sts_world import ACCOUNT_A, ACCOUNT_B, CHAINED_ROLE, CROSS_ROLE, Minted, first_credentials
+from tests.sts_world import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    CHAINED_ROLE,
+    CROSS_ROLE,
+    Minted,
+    first_credentials,
+)
 from tests.web.authorize_support import live_world
 
 AWS = Path(sys.executable).with_name("aws")
@@ -125,6 +132,16 @@ def test_cli_role_chaining_profile_calls_assume_role_on_the_gateway(
     aws.add_profile("signin", endpoint_url=f"{server.url}/sts")
     who = aws.run("sts", "get-caller-identity", "--profile", "partner")
     assert who["Arn"] == f"arn:aws:sts::{ACCOUNT_B}:assumed-role/CrossAccount/cli-partner"
+
+    # A `services` section naming the STS endpoint only.
+    aws.add_profile("viaservices", role_arn=CHAINED_ROLE, source_profile="signin-services",
+                    role_session_name="cli-services", services="gateway")
+    aws.add_profile("signin-services", services="gateway")
+    with aws.config.open("a") as f:
+        f.write(f"[services gateway]\nsts =\n  endpoint_url = {server.url}/sts\n\n")
+    aws.add_credentials("signin-services", first_credentials(server.app, session_name="sv"))
+    who = aws.run("sts", "get-caller-identity", "--profile", "viaservices")
+    assert who["Arn"] == f"arn:aws:sts::{ACCOUNT_A}:assumed-role/Chained/cli-services"
 
 
 def test_cli_consumes_credential_process_output(server: LiveServer, aws: AwsHome) -> None:

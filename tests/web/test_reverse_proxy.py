@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -25,6 +27,7 @@ from gateway import create_app
 from gateway.runtime import Runtime
 from gateway.store import audit
 from tests.conftest import LiveServer, RedisServer, make_settings
+from tests.sts.signing import botocore_signed
 from tests.sts_world import ACCOUNT_A, CHAINED_ROLE, Minted, first_credentials, load_world
 
 CLIENT_IP = "203.0.113.9"  # where the proxy says the client connected from
@@ -36,7 +39,15 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
 class ReverseProxy:
     """Forwards `<prefix>/…` to `upstream`, like a path-routing reverse proxy."""
 
-    def __init__(self, upstream: str, *, prefix: str = "", rewrite_host: bool = True) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        prefix: str = "",
+        rewrite_host: bool = True,
+        proto: str = "http",
+        port: str | None = None,
+    ) -> None:
         target = urlsplit(upstream)
         proxy = self
 
@@ -61,8 +72,11 @@ class ReverseProxy:
                 headers.append(("Host", target.netloc if rewrite_host else original_host))
                 previous = self.headers.get("X-Forwarded-For")
                 forwarded_for = f"{previous}, {CLIENT_IP}" if previous else CLIENT_IP
-                headers += [("X-Forwarded-For", forwarded_for), ("X-Forwarded-Proto", "http"),
-                            ("X-Forwarded-Host", original_host)]
+                headers += [("X-Forwarded-For", forwarded_for), ("X-Forwarded-Proto", proto)]
+                if rewrite_host:
+                    headers.append(("X-Forwarded-Host", original_host))
+                if port:
+                    headers.append(("X-Forwarded-Port", port))
                 if prefix:
                     headers.append(("X-Forwarded-Prefix", prefix))
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
@@ -165,8 +179,6 @@ def test_signed_host_and_prefixed_path_survive_a_trusted_proxy(trusting: LiveSer
         url = client.generate_presigned_url("get_caller_identity", ExpiresIn=60,
                                             HttpMethod="GET")
         assert url.startswith(f"{proxy.url}/sts?")
-        import requests
-
         assert requests.get(url, timeout=10).status_code == 200
         # The gateway saw neither the prefix nor the public host itself.
         assert ("POST", "/sts") in proxy.forwarded
@@ -195,3 +207,29 @@ def test_forwarded_headers_are_ignored_unless_proxies_are_trusted(
     finally:
         rewriting.stop()
         transparent.stop()
+
+
+def test_tls_terminating_balancer_that_keeps_host_and_adds_its_port(
+    trusting: LiveServer,
+) -> None:
+    """An AWS ALB-style hop: Host kept, X-Forwarded-Proto https and X-Forwarded-Port 443.
+
+    Clients sign the host as they addressed it, without the default port; the gateway must
+    not verify against `sso.example.com:443` just because the balancer named its port.
+    """
+    balancer = ReverseProxy(trusting.url, rewrite_host=False, proto="https", port="443")
+    try:
+        c = first_credentials(trusting.app).credentials
+        signed = botocore_signed(c.access_key_id, c.secret_access_key, c.session_token,
+                                 url="https://sso.example.com/sts", when=datetime.now(UTC))
+        assert dict(signed.headers)["Host"] == "sso.example.com"
+        target = urlsplit(balancer.url)
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        conn.request("POST", signed.path, body=signed.body, headers=dict(signed.headers))
+        answer = conn.getresponse()
+        body = answer.read().decode()
+        conn.close()
+        assert answer.status == 200, body
+        assert "assumed-role/Base/alice" in body
+    finally:
+        balancer.stop()

@@ -13,8 +13,8 @@ from typing import Any
 from gateway.devtools.emulators import amazon, facebook, openid
 from gateway.devtools.emulators.common import DEMO_USERS, DemoUser, Served, SigningKey
 
-__all__ = ["DEMO_USERS", "DemoUser", "Emulators", "SigningKey", "provider_overrides",
-           "start_all"]
+__all__ = ["DEMO_USERS", "DemoUser", "Emulators", "SigningKey", "demo_config", "point_config",
+           "provider_overrides", "start_all"]
 
 OIDC_CLIENT = ("gateway-demo", "demo-secret-not-for-production")
 GOOGLE_CLIENT = ("demo-client-id.apps.googleusercontent.com", "demo-google-client-secret")
@@ -139,3 +139,18 @@ def point_config(document: dict[str, Any], emulators: Emulators) -> dict[str, An
         if extra is not None:
             provider.update({k: v for k, v in extra.items() if k != "issuer"})
     return document
+
+
+def demo_config(text: str, host: str = "127.0.0.1") -> tuple[str, Emulators]:
+    """Start the emulators for `gateway demo` and point the demo configuration at them.
+
+    The demo's generic provider keeps its issuer name (trust policies mention it); its
+    endpoints point at the emulator, which issues tokens under that name.
+    """
+    import yaml
+
+    document = yaml.safe_load(text)
+    issuer = next((p.get("issuer") for p in document.get("identity_providers", [])
+                   if p.get("kind") == "oidc"), None)
+    emulators = start_all(host, oidc_issuer=issuer)
+    return yaml.safe_dump(point_config(document, emulators), sort_keys=False), emulators

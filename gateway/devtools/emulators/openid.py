@@ -144,7 +144,7 @@ def make_app(state: OpenIdState) -> Flask:
         params: dict[str, str] = {}
         if form.get("state") is not None:
             params["state"] = form["state"]
-        if not state.google:
+        if not state.google and not state.tweaks.get("omit_iss"):
             params["iss"] = state.tweaks.get("iss_param", state.issuer)
         user = state.user(form.get("login", ""))
         if user is None:

@@ -59,6 +59,7 @@ ALIASES: Mapping[str, str] = {
     "http://schemas.microsoft.com/claims/authnmethodsreferences": "amr",
     # X.500 / eduPerson (SAML2 URI name format)
     "urn:oid:0.9.2342.19200300.100.1.3": "email",
+    "urn:oid:1.2.840.113549.1.9.1.1": "email",
     "urn:oid:0.9.2342.19200300.100.1.1": "uid",
     "urn:oid:2.5.4.3": "cn",
     "urn:oid:2.5.4.42": "given_name",

@@ -38,6 +38,7 @@ class SamlRefusal(Exception):
         self.status = status
         self.sts = sts
         self.detail = detail
+        self.provider: str | None = None  # the configured provider, once it is known
 
     def sts_error(self) -> StsError:
         """The AWS error AssumeRoleWithSAML answers this refusal with."""

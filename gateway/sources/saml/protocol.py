@@ -9,6 +9,7 @@ after the profile checks), and refuses everything else.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
@@ -17,6 +18,10 @@ from saml2.response import AuthnResponse
 from saml2.sigver import DecryptError, SecurityContext, SignatureError
 
 from gateway.sources.saml.errors import SamlRefusal
+
+# pysaml2 logs whole NameIDs and documents at INFO/DEBUG: personal data, and attacker
+# XML (attacks.md S-41). Its warnings and errors are enough.
+logging.getLogger("saml2").setLevel(logging.WARNING)
 
 
 class _VerifiedContext(SecurityContext):  # type: ignore[misc]

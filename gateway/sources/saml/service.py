@@ -22,6 +22,7 @@ from gateway.store.snapshot import IdentityProvider, Snapshot
 # Refusals per client address per minute before further attempts are turned away
 # without any XML work (attacks.md S-39, W-09). Successful sign-ins are not counted.
 MAX_REFUSALS_PER_MINUTE = 30
+BUDGET_CONFIG_KEY = "GATEWAY_SAML_REFUSALS_PER_MINUTE"  # app.config override (tests)
 
 
 class Service:
@@ -54,7 +55,8 @@ class Service:
     def check_budget(self, scope: str, client: str | None) -> None:
         key = self.rt.keys.rate_limit(scope, client or "unknown")
         count = self.rt.redis.get(key)
-        if count is not None and int(count) >= MAX_REFUSALS_PER_MINUTE:
+        limit = int(current_app.config.get(BUDGET_CONFIG_KEY, MAX_REFUSALS_PER_MINUTE))
+        if count is not None and int(count) >= limit:
             raise SamlRefusal("throttled", "Too many refused sign-in attempts from your "
                               "address; wait a minute and try again.", status=429)
 
@@ -135,17 +137,22 @@ def accept_post(
                 f"{idp.provider.display_name or idp.provider.name}; start from this gateway's "
                 "sign-in page.",
             )
-    validated = response.validate(
-        envelope, idp,
-        response.Expected(svc.sp, request_id=envelope.in_response_to if record else None),
-        decryption_keys=svc.keys().decryption_keys, now=now,
-    )
-    if request_key is not None and not state.consume(svc.rt.redis, request_key):
-        raise SamlRefusal("replayed_assertion", "This sign-in response was already used.")
-    if not state.mark_seen(svc.rt.redis, svc.rt.keys, validated.issuer, validated.assertion_id,
-                           validated.not_on_or_after, svc.sp.clock_skew):
-        raise SamlRefusal("replayed_assertion", "This assertion was already used; each one is "
-                          "accepted only once.")
+    try:
+        validated = response.validate(
+            envelope, idp,
+            response.Expected(svc.sp, request_id=envelope.in_response_to if record else None),
+            decryption_keys=svc.keys().decryption_keys, now=now,
+        )
+        if request_key is not None and not state.consume(svc.rt.redis, request_key):
+            raise SamlRefusal("replayed_assertion", "This sign-in response was already used.")
+        if not state.mark_seen(svc.rt.redis, svc.rt.keys, validated.issuer,
+                               validated.assertion_id, validated.not_on_or_after,
+                               svc.sp.clock_skew):
+            raise SamlRefusal("replayed_assertion", "This assertion was already used; each one "
+                              "is accepted only once.")
+    except SamlRefusal as exc:
+        exc.provider = idp.provider.name
+        raise
     return SignIn(attributes.to_identity(validated), validated, record)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from gateway import create_app
 from gateway.devtools.emulators import Emulators, start_all
@@ -12,7 +16,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.sources.oidc import discovery, jwks
 from gateway.store.config_io import import_config
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, RedisServer, free_port, make_settings
 from tests.sources.oidc.world import world_yaml
 
 
@@ -35,13 +39,34 @@ def fresh_emulators(emulators: Emulators) -> Iterator[None]:
         state.tweaks.clear()
 
 
+class BoundServer(LiveServer):
+    """A LiveServer on a port chosen in advance, so GATEWAY_BASE_URL can name it."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+
 @pytest.fixture
-def gateway(settings: Settings, emulators: Emulators) -> Iterator[LiveServer]:
+def gateway_settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
+    port = free_port()
+    return make_settings(tmp_path, redis_server.url, GATEWAY_BASE_URL=f"http://127.0.0.1:{port}")
+
+
+def serve(settings: Settings, emulators: Emulators, **world: Any) -> BoundServer:
     app = create_app(settings)
     rt: Runtime = app.extensions["gateway"]
-    import_config(rt.engine, world_yaml(emulators), actor="test")
+    import_config(rt.engine, world_yaml(emulators, **world), actor="test")
     rt.config.bump()
-    live = LiveServer(app)
+    return BoundServer(app, int(settings.base_url.rsplit(":", 1)[1]))
+
+
+@pytest.fixture
+def gateway(gateway_settings: Settings, emulators: Emulators) -> Iterator[LiveServer]:
+    live = serve(gateway_settings, emulators)
     yield live
     live.stop()
 

@@ -460,7 +460,7 @@ def test_unreachable_provider_is_idp_communication_error_without_hanging(
         import_config(rt.engine, text, actor="test")
         rt.config.bump()
         started = time.monotonic()
-        code, message, status = refused(
+        code, _, status = refused(
             gateway, emulators.google.id_token(ALICE, GOOGLE_CLIENT[0]), GOOGLE_READER
         )
         assert time.monotonic() - started < 5
