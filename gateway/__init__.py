@@ -53,7 +53,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = Keys(settings.redis_prefix)
     secret = _master_key(settings, engine)
     config = ConfigCache(loader(engine, secret), store, keys, settings.config_reload_interval)
-    revocations = Revocations(store, keys, interval=settings.config_reload_interval)
+    revocations = Revocations(
+        store, keys, interval=settings.config_reload_interval,
+        fail_open=settings.revocation_fail_mode == "open",
+    )
 
     app = Flask(
         __name__,

@@ -84,6 +84,11 @@ class Settings:
         "GATEWAY_TRUSTED_PROXIES", "0",
         "Reverse proxies in front whose X-Forwarded-* headers are trusted (0-5).",
     )
+    revocation_fail_mode: str = _meta(
+        "GATEWAY_REVOCATION_FAIL_MODE", "closed",
+        "When Redis has been away over 5 s: `closed` refuses credentials (503), `open` "
+        "accepts them without the single-session revocation check.",
+    )
     config_reload_interval: float = _meta(
         "GATEWAY_CONFIG_RELOAD_INTERVAL", "0.5",
         "Seconds between checks of the config version in Redis (0.05-1).",
@@ -232,6 +237,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "clock_skew": _int(0, 600),
     "workers": _int(1, 64),
     "trusted_proxies": _int(0, 5),
+    "revocation_fail_mode": _choice("closed", "open"),
     "config_reload_interval": _float(0.05, 1.0),
 }
 

@@ -63,3 +63,51 @@ def test_redis_outage_answers_503_in_each_shape_and_recovers_by_itself(
         assert time.monotonic() - returned < 2, "did not recover within 2 s of Redis returning"
         time.sleep(0.05)
     assert requests.get(f"{base}/readyz", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_sts_keeps_verifying_through_an_outage_then_fails_as_configured(
+    tmp_path: object, redis_server: RedisServer, mode: str
+) -> None:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from tests.conftest import make_settings
+    from tests.sts_world import first_credentials, load_world
+
+    settings = make_settings(tmp_path, redis_server.url,  # type: ignore[arg-type]
+                             GATEWAY_REVOCATION_FAIL_MODE=mode)
+    app = create_app(settings)
+    load_world(app)
+    live = LiveServer(app)
+    try:
+        creds = first_credentials(app)
+        client = boto3.client(
+            "sts", endpoint_url=f"{live.url}/sts", region_name="us-east-1",
+            config=Config(retries={"max_attempts": 1}), **creds.boto_kwargs(),
+        )
+        assert client.get_caller_identity()["Arn"].endswith("/alice")
+        redis_server.stop()
+        # Stateless: verification needs neither Redis nor the database.
+        assert client.get_caller_identity()["Arn"].endswith("/alice")
+        time.sleep(5.5)  # past the revocation list's staleness limit
+        if mode == "open":
+            assert client.get_caller_identity()["Arn"].endswith("/alice")
+        else:
+            with pytest.raises(ClientError) as caught:
+                client.get_caller_identity()
+            error = caught.value.response
+            assert error["Error"]["Code"] == "ServiceUnavailable"
+            assert error["ResponseMetadata"]["HTTPStatusCode"] == 503
+        redis_server.start()
+        returned = time.monotonic()
+        while True:
+            try:
+                client.get_caller_identity()
+                break
+            except ClientError:
+                assert time.monotonic() - returned < 2
+                time.sleep(0.05)
+    finally:
+        live.stop()

@@ -26,12 +26,18 @@ class Revocations:
     """Revoke by access key id; ask whether an id is revoked."""
 
     def __init__(
-        self, store: redis.Redis, keys: Keys, interval: float = 0.5, stale_after: float = 5.0
+        self,
+        store: redis.Redis,
+        keys: Keys,
+        interval: float = 0.5,
+        stale_after: float = 5.0,
+        fail_open: bool = False,
     ) -> None:
         self._store = store
         self._keys = keys
         self._interval = interval
         self._stale_after = stale_after
+        self._fail_open = fail_open
         self._lock = threading.Lock()
         self._revoked: frozenset[str] = frozenset()
         self._version: bytes | None = None
@@ -72,6 +78,6 @@ class Revocations:
                     self._version = version
                 self._fresh_at = now
             except redis.RedisError as exc:
-                if now - self._fresh_at > self._stale_after:
+                if now - self._fresh_at > self._stale_after and not self._fail_open:
                     self._checked = 0.0  # keep refusing until a read succeeds again
                     raise RevocationStateUnknown(str(exc)) from exc
