@@ -46,6 +46,7 @@ from botocore.auth import S3SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials as BotoCredentials  # noqa: E402
 
+from gateway.iam.evaluate import evaluate_resource  # noqa: E402
 from gateway.state.keys import Keys  # noqa: E402
 from gateway.state.revocations import Revocations  # noqa: E402
 from gateway.store import migrate  # noqa: E402
@@ -64,7 +65,7 @@ from gateway.sts.authorize import (  # noqa: E402
 )
 from gateway.sts.credentials import Credentials, SessionClaims, mint  # noqa: E402
 from gateway.sts.keyring import Keyring  # noqa: E402
-from gateway.sts.session import session_policy  # noqa: E402
+from gateway.sts.session import permissions, session_policy  # noqa: E402
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 GOAL_PER_SECOND = 20_000
@@ -236,6 +237,22 @@ def main() -> None:
     hmac_key = hashlib.sha256(b"bench").digest()
     table = {f"key-{i}": i for i in range(1000)}
 
+    caller = authorize_module.verify(request, keyring=keyring, now=now)
+    perms = permissions(caller.claims, snapshot.roles_by_arn[ROLE])
+    ctx = authorize_module.request_context(caller, request, now)
+
+    def verify_only(n: int) -> None:
+        for _ in range(n):
+            authorize_module.verify(request, keyring=keyring, now=now)
+
+    def context_only(n: int) -> None:
+        for _ in range(n):
+            authorize_module.request_context(caller, request, now)
+
+    def evaluate_only(n: int) -> None:
+        for _ in range(n):
+            evaluate_resource(perms, request.resource_policy, ctx, resource_account=B)
+
     def warm(n: int) -> None:
         for _ in range(n):
             run_one(request)
@@ -265,6 +282,9 @@ def main() -> None:
     cases: dict[str, tuple[Callable[[int], None], int]] = {
         "authorize, warm (same session)": (warm, 500),
         "authorize, cold (new session each, caches cleared)": (cold, args.sessions),
+        "  of which SigV4 + session token (verify)": (verify_only, 500),
+        "  of which condition keys (request_context)": (context_only, 2000),
+        "  of which policy decision (evaluate_resource)": (evaluate_only, 1000),
         "parse question + authorize, warm": (parse_and_authorize, 300),
         "authorize deny + encoded message, warm": (deny_and_encode, 300),
         "baseline: bare HMAC-SHA256 of the canonical request": (bare_hmac, 2000),

@@ -112,15 +112,15 @@ def parse_authorize_request(doc: Any) -> AuthorizeRequest:
 
     for name in sorted(set(doc) - FIELDS):
         report(name, "unknown field")
-    method = _string(doc, "method", report, required=True)
+    method = _string(doc, "method", report, required=True, raw=True)
     if method is not None and not _METHOD.fullmatch(method):
         report("method", "expected an HTTP method such as GET or PUT")
-    path = _string(doc, "path", report, required=True, limit=MAX_TARGET)
+    path = _string(doc, "path", report, required=True, limit=MAX_TARGET, raw=True)
     if path is not None and not (path.startswith("/") and not _CONTROL.search(path)
                                  and "?" not in path):
         report("path", "expected the raw request path as received: starting with '/', "
                        "without the query string, spaces or control characters")
-    query = _string(doc, "query", report, limit=MAX_TARGET) or ""
+    query = _string(doc, "query", report, limit=MAX_TARGET, raw=True) or ""
     if _CONTROL.search(query):
         report("query", "expected the raw query string as received (no '?', spaces or "
                         "control characters)")
@@ -162,6 +162,7 @@ def _string(
     *,
     required: bool = False,
     limit: int = 256,
+    raw: bool = False,
 ) -> str | None:
     value = doc.get(name)
     if value is None:
@@ -174,7 +175,24 @@ def _string(
     if len(value) > limit:
         report(name, f"at most {limit} characters, got {len(value)}")
         return None
+    if not _encodable(value, raw=raw):
+        report(name, _NOT_TEXT)
+        return None
     return value
+
+
+_NOT_TEXT = "contains an unpaired surrogate (not text, nor bytes escaped as U+DC80-U+DCFF)"
+
+
+def _encodable(text: str, *, raw: bool = False) -> bool:
+    """Whether `text` encodes to bytes: `raw` fields may carry received bytes as U+DCxx."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8", "surrogateescape" if raw else "strict")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _headers(raw: Any, report: Any) -> list[tuple[str, str]] | None:
@@ -199,6 +217,8 @@ def _headers(raw: Any, report: Any) -> list[tuple[str, str]] | None:
             report(f"{where}[0]", "not a valid header name")
         elif len(value) > MAX_HEADER_VALUE:
             report(f"{where}[1]", f"at most {MAX_HEADER_VALUE} characters")
+        elif not _encodable(value, raw=True):
+            report(f"{where}[1]", _NOT_TEXT)
         else:
             out.append((name, value))
     return out
@@ -257,6 +277,9 @@ def _resource_policy(raw: Any, report: Any) -> Policy | None:
     else:
         report("resource_policy", "expected a policy document (a JSON object or its text)")
         return None
+    if not _encodable(text):
+        report("resource_policy", _NOT_TEXT)
+        return None
     if len(text) > 4 * DEFAULT_MAX_CHARS["resource"]:
         report("resource_policy", f"policy is {len(text)} characters; the limit is "
                                   f"{DEFAULT_MAX_CHARS['resource']} without whitespace")
@@ -298,6 +321,9 @@ def _context(raw: Any, report: Any) -> dict[str, tuple[str, ...]] | None:
             text = _context_value(item)
             if text is None:
                 report(where, "expected a string, number or boolean, or a list of them")
+                break
+            if not _encodable(text):
+                report(where, _NOT_TEXT)
                 break
             if len(text) > MAX_CONTEXT_VALUE_CHARS:
                 report(where, f"values are at most {MAX_CONTEXT_VALUE_CHARS} characters")

@@ -33,6 +33,7 @@ from gateway.sources.saml import (
     bindings,
     messages,
     ns,
+    protocol,
     response,
     sp_metadata,
     state,
@@ -50,6 +51,7 @@ from gateway.web.errors import error_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("saml", __name__)
+bp.record_once(lambda _state: protocol.warm_up())
 
 BINDING_COOKIE = "gw_saml_binding"
 AFTER_SIGN_IN = "/console"

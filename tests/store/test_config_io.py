@@ -514,7 +514,9 @@ BAD_INPUT = [
         "unknown-option",
         _set("identity_providers[0].options.allow_everything", True),
         "identity_providers[0].options.allow_everything: unknown key (expected one of:"
-        " allow_idp_initiated, relay_state_allowlist, revoke_on_logout)",
+        " allow_idp_initiated, allow_sha1, metadata_signing_certificates,"
+        " relay_state_allowlist, require_signed_assertion, require_signed_response,"
+        " revoke_on_logout)",
     ),
     (
         "option-wrong-type",

@@ -383,6 +383,11 @@ MALFORMED: dict[str, tuple[Any, str]] = {
     "action wildcard": (lambda d: {**d, "action": "s3:*"}, "action"),
     "resource not an ARN": (lambda d: {**d, "resource": "bucket/key"}, "resource"),
     "path with query": (lambda d: {**d, "path": "/a?b=c"}, "path"),
+    "path not text": (lambda d: {**d, "path": "/a\ud800"}, "path"),
+    "header not text": (lambda d: {**d, "headers": [*d["headers"], ["X-A", "\ud800"]]},
+                        "headers[5][1]"),
+    "context not text": (lambda d: {**d, "context": {"s3:prefix": ["\udfff"]}},
+                         "context.s3:prefix"),
     "path not a string": (lambda d: {**d, "path": 7}, "path"),
     "service upper case": (lambda d: {**d, "service": "S3"}, "service"),
     "bad account": (lambda d: {**d, "resource_account": "12"}, "resource_account"),
@@ -441,7 +446,9 @@ def test_bad_json_and_oversized_requests(server: LiveServer) -> None:
     assert resp.headers["Content-Type"] == "application/problem+json"
 
 
-_json_scalar = st.none() | st.booleans() | st.integers() | st.text(max_size=30)
+_any_text = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+                    | st.characters(), max_size=30)  # lone surrogates too
+_json_scalar = st.none() | st.booleans() | st.integers() | st.floats() | _any_text
 _json = st.recursive(_json_scalar, lambda inner: st.lists(inner, max_size=3)
                      | st.dictionaries(st.text(max_size=10), inner, max_size=3), max_leaves=8)
 

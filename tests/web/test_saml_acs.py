@@ -343,3 +343,17 @@ def test_login_page_lists_providers_and_remembers_the_last_choice(w: World) -> N
     first = re.search(r'id="idp-([\w-]+)"', page)
     assert first and first.group(1) == "demo-saml"
     assert "used last time" in page
+
+
+def test_expiring_certificates_are_reported(w: World) -> None:
+    from gateway.sources.saml.health import certificate_warnings
+    from gateway.sources.saml.service import service
+
+    Browser(w).sign_in("bob")  # the demo IdP's metadata is now loaded
+    with w.gateway.app.app_context():
+        svc = service()
+        now = datetime.now(UTC)
+        assert certificate_warnings(svc, now) == []
+        later = certificate_warnings(svc, now + timedelta(days=365 * 20 - 5))
+    assert any("identity provider demo-saml" in line for line in later)
+    assert any("the gateway's SAML key" in line for line in later)

@@ -10,12 +10,9 @@ after the profile checks), and refuses everything else.
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cache
 from typing import Any
-
-from saml2.attribute_converter import ac_factory
-from saml2.response import AuthnResponse
-from saml2.sigver import DecryptError, SecurityContext, SignatureError
 
 from gateway.sources.saml.errors import SamlRefusal
 
@@ -24,28 +21,47 @@ from gateway.sources.saml.errors import SamlRefusal
 logging.getLogger("saml2").setLevel(logging.WARNING)
 
 
-class _VerifiedContext(SecurityContext):  # type: ignore[misc]
-    """A pysaml2 security context that trusts only the gateway's own verification."""
-
-    def __init__(self, verified_ids: frozenset[str]) -> None:
-        # SecurityContext.__init__ reads key and certificate files; nothing here needs them.
-        self.verified_ids = verified_ids
-        self.metadata = None
-        self.only_use_keys_in_metadata = True
-
-    def _check_signature(self, decoded_xml: Any, item: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(item, "id", None) in self.verified_ids:
-            return item
-        raise SignatureError("element not verified by the gateway")
-
-    def decrypt_keys(self, *args: Any, **kwargs: Any) -> Any:
-        raise DecryptError("the gateway decrypts assertions before protocol checks")
-
-
 @cache
-def attribute_converters() -> list[Any]:
-    """pysaml2's built-in name maps (basic, URI, SHIB, AD FS)."""
-    return list(ac_factory())
+def _pysaml2() -> tuple[Any, Any]:
+    """pysaml2's response machinery, imported on first use.
+
+    `saml2.sigver` compiles pysaml2's xmlschema validator at import (~0.5 s): importing it
+    lazily keeps that out of every worker's start-up and out of processes that never see
+    a SAML response.
+    """
+    from saml2.attribute_converter import ac_factory
+    from saml2.response import AuthnResponse
+    from saml2.sigver import DecryptError, SecurityContext, SignatureError
+
+    class VerifiedContext(SecurityContext):  # type: ignore[misc]
+        """A pysaml2 security context that trusts only the gateway's own verification."""
+
+        def __init__(self, verified_ids: frozenset[str]) -> None:
+            # SecurityContext.__init__ reads key and certificate files; none are needed.
+            self.verified_ids = verified_ids
+            self.metadata = None
+            self.only_use_keys_in_metadata = True
+
+        def _check_signature(self, decoded_xml: Any, item: Any, *args: Any,
+                             **kwargs: Any) -> Any:
+            if getattr(item, "id", None) in self.verified_ids:
+                return item
+            raise SignatureError("element not verified by the gateway")
+
+        def decrypt_keys(self, *args: Any, **kwargs: Any) -> Any:
+            raise DecryptError("the gateway decrypts assertions before protocol checks")
+
+    converters = list(ac_factory())  # pysaml2's name maps (basic, URI, SHIB, AD FS)
+
+    def authn_response(verified_ids: frozenset[str], **kwargs: Any) -> Any:
+        return AuthnResponse(VerifiedContext(verified_ids), converters, **kwargs)
+
+    return authn_response, converters
+
+
+def warm_up() -> None:
+    """Import pysaml2 in the background, so the first sign-in does not wait for it."""
+    threading.Thread(target=_pysaml2, name="pysaml2-import", daemon=True).start()
 
 
 def check(
@@ -60,10 +76,10 @@ def check(
     require_signed_assertion: bool,
 ) -> Any:
     """pysaml2's verdict on the response; its AuthnResponse, or a SamlRefusal."""
-    response = AuthnResponse(
-        _VerifiedContext(verified_ids),
-        attribute_converters(),
-        entity_id,
+    authn_response, _ = _pysaml2()
+    response = authn_response(
+        verified_ids,
+        entity_id=entity_id,
         return_addrs=[acs_url],
         outstanding_queries={request_id: acs_url} if request_id else {},
         timeslack=clock_skew,

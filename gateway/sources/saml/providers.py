@@ -130,6 +130,11 @@ class Registry:
             self._entries[provider.name] = _Entry(source, idp, refresh_at)
         return idp
 
+    def cached(self) -> list[Idp]:
+        """The providers whose metadata this process holds (no fetching)."""
+        with self._lock:
+            return [entry.idp for entry in self._entries.values()]
+
     def by_entity_id(self, snapshot: Snapshot, entity_id: str, now: datetime) -> Idp | None:
         """The configured SAML provider whose metadata names `entity_id`."""
         for provider in snapshot.providers_by_saml_arn.values():

@@ -65,8 +65,8 @@ def current_admin() -> tuple[Admin | None, signin.SignedIn | None]:
 
 def sign_in_url() -> str:
     """The people's sign-in page: the IdP picker when the SAML blueprint serves it."""
-    if "saml.login" in current_app.view_functions:
-        return url_for("saml.login")
+    if any(rule.rule == "/login" for rule in current_app.url_map.iter_rules()):
+        return "/login"
     return url_for("portal.index")
 
 

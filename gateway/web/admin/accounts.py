@@ -22,7 +22,7 @@ def _accounts_page(problems: list[Problem] | None = None, form: dict[str, str] |
     return page(
         "admin/accounts.html", title="Accounts", section="admin.accounts", status=status,
         accounts=accounts, roles_by_account=snapshot.roles_by_account, form=form or {},
-        field_problems=fields, problems=fields.general,
+        field_problems=fields, problems=fields.all,
     )
 
 

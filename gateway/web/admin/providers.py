@@ -244,7 +244,7 @@ def _form_page(kind: str, document: Document, *, creating: bool, problems: list[
         "admin/provider_form.html", title=("Add " if creating else "Edit ") + KIND_LABELS[kind],
         section="admin.providers", status=status, kind=kind, kinds=KIND_LABELS,
         creating=creating, doc=document, accounts=sorted(snapshot.accounts_by_id),
-        options=OPTIONS.get(kind, {}), field_problems=fields, problems=fields.general,
+        options=OPTIONS.get(kind, {}), field_problems=fields, problems=fields.all,
         default_issuer=DEFAULT_ISSUERS.get(kind), sp=_sp_urls(), pasted=pasted,
         operators=operators(), **extra,
     )

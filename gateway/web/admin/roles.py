@@ -72,7 +72,7 @@ def _form(role: Document, account_id: str, *, creating: bool, rows: list[PolicyR
         title="New role" if creating else f"Role {role.get('name', '')}",
         creating=creating, role=role, account_id=account_id,
         accounts=sorted(snapshot.accounts_by_id), rows=rows, field_problems=fields,
-        problems=fields.general, tags=tags_text(role.get("tags")) if isinstance(
+        problems=fields.all, tags=tags_text(role.get("tags")) if isinstance(
             role.get("tags"), dict) else role.get("tags", ""),
         trust_text=trust if isinstance(trust, str) else pretty(trust) if trust else EMPTY_TRUST,
         **extra,

@@ -87,7 +87,7 @@ def _page(document: Document, provider: IdentityProvider, *, status: int = 200,
         section="admin.providers", provider=provider, rules=_views(document, provider),
         default_role=document.get("default_role"), roles=role_choices,
         operators=operators(), rows=rows or rows_of([]), new_rule=new_rule or {},
-        field_problems=fields, problems=fields.general, impact=impact, new_check=new_check,
+        field_problems=fields, problems=fields.all, impact=impact, new_check=new_check,
         describe=_describe,
     )
 

@@ -73,6 +73,7 @@ class Spec:
         "email": ["alice@example.com"],
         "groups": ["engineering"],
     })
+    attribute_name_format: str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
     assertion_id: str = "_a1b2c3d4e5f60718293a4b5c6d7e8f90"
     response_id: str = "_r1b2c3d4e5f60718293a4b5c6d7e8f90"
 
@@ -130,7 +131,7 @@ def build(spec: Spec) -> etree._Element:
         attributes = _e(assertion, SAML, "AttributeStatement")
         for name, values in spec.attributes.items():
             attribute = _e(attributes, SAML, "Attribute", Name=name,
-                           NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri")
+                           NameFormat=spec.attribute_name_format)
             for value in values:
                 _e(attribute, SAML, "AttributeValue", value)
     return response

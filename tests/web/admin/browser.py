@@ -1,4 +1,4 @@
-"""Headless Chromium (Debian's, through Playwright) for the admin pages: axe-core and screenshots."""
+"""Headless Chromium (Debian's, via Playwright) for the admin pages: axe-core, screenshots."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def accessibility_violations(page: Page) -> list[dict[str, Any]]:
     result: dict[str, Any] = page.evaluate(
         "async () => await axe.run(document, {resultTypes: ['violations']})"
     )
+    assert result["passes"], "axe-core checked nothing: is the page empty?"
     return [
         {"id": v["id"], "impact": v["impact"], "help": v["help"],
          "nodes": [n["target"] for n in v["nodes"]][:5]}
