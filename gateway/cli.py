@@ -69,8 +69,8 @@ def demo() -> None:
     click.echo("provider emulators: " + ", ".join(f"{k} {v}" for k, v in emulators.urls.items()))
     from gateway.devtools.saml_idp import demo_config as saml_demo_config
 
-    text, saml_metadata = saml_demo_config(text, settings.base_url, settings.bind_host)
-    click.echo(f"demo SAML IdP: {saml_metadata} (users alice, bob, carol)")
+    text, saml_idp = saml_demo_config(text, settings.base_url, settings.bind_host)
+    click.echo(f"demo SAML IdP: {saml_idp.metadata_url} (users alice, bob, carol)")
     report = _import(engine, text, actor="demo")
     click.echo(f"demo configuration loaded ({report})")
     click.echo(f"\n  Open {settings.base_url}/ in a browser.\n")

@@ -12,6 +12,7 @@ from gateway import create_app
 from gateway.settings import Settings
 from gateway.state.keys import Keys
 from gateway.state.sessions import RedisSession
+from gateway.web.csrf import exempt_view
 from tests.conftest import LiveServer, RedisServer
 
 
@@ -20,6 +21,7 @@ def server(settings: Settings) -> Iterator[LiveServer]:
     app = create_app(settings)
 
     @app.post("/_t/set/<value>")
+    @exempt_view  # JSON test helpers, not forms: no CSRF token to send
     def set_value(value: str) -> object:
         session["value"] = value
         return jsonify(ok=True)
@@ -29,6 +31,7 @@ def server(settings: Settings) -> Iterator[LiveServer]:
         return jsonify(value=session.get("value"))
 
     @app.post("/_t/signin")
+    @exempt_view
     def signin() -> object:
         assert isinstance(session, RedisSession)
         session.regenerate()
@@ -36,6 +39,7 @@ def server(settings: Settings) -> Iterator[LiveServer]:
         return jsonify(ok=True)
 
     @app.post("/_t/signout")
+    @exempt_view
     def signout() -> object:
         assert isinstance(session, RedisSession)
         session.destroy()

@@ -397,17 +397,18 @@ def start_demo_idp(base_url: str, port: int) -> str:
 
 
 def demo_config(text: str, base_url: str, host: str = "127.0.0.1",
-                port: int = 0) -> tuple[str, str]:
+                port: int = 0) -> tuple[str, Running]:
     """For `gateway demo`: start the demo IdP and point the demo-saml provider at it.
 
     Returns the configuration (YAML) with the provider's metadata URL filled in and the
     ACS URL in trust policies and the RelayState allow-list following GATEWAY_BASE_URL,
-    and the metadata URL.
+    and the running IdP.
     """
     import yaml
 
     base = base_url.rstrip("/")
-    metadata_url = serve(base, port, host).metadata_url
+    running = serve(base, port, host)
+    metadata_url = running.metadata_url
     document = _replace_strings(yaml.safe_load(text), {
         "http://127.0.0.1:8000/saml/acs": f"{base}/saml/acs",
     })
@@ -417,7 +418,7 @@ def demo_config(text: str, base_url: str, host: str = "127.0.0.1",
             options = provider.setdefault("options", {})
             if "relay_state_allowlist" in options:
                 options["relay_state_allowlist"] = [f"{base}/"]
-    return yaml.safe_dump(document, sort_keys=False), metadata_url
+    return yaml.safe_dump(document, sort_keys=False), running
 
 
 def _replace_strings(value: Any, replacements: Mapping[str, str]) -> Any:

@@ -16,12 +16,15 @@ token and SameSite=Lax cookies carry the protection.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
+F = TypeVar("F", bound=Callable[..., Any])
+_EXEMPT_VIEWS: set[Callable[..., Any]] = set()
 
 MACHINE_PATHS: Final = (
     "/sts",  # STS Query API (SigV4 or the web identity token / SAML assertion in the body)
@@ -42,6 +45,13 @@ def exempt(path: str, method: str) -> bool:
     return any(_under(path, prefix) for prefix in (*MACHINE_PATHS, *OWN_TOKEN_PATHS))
 
 
+def exempt_view(view: F) -> F:
+    """Let one view take posts without a token: only for views no browser form posts to
+    (JSON endpoints authenticated otherwise, test helpers). Decorate before `app.route`."""
+    _EXEMPT_VIEWS.add(view)
+    return view
+
+
 def _under(path: str, prefix: str) -> bool:
     if prefix.endswith("/"):
         return path.startswith(prefix)
@@ -58,5 +68,9 @@ def init(app: Flask) -> None:
 
     @app.before_request
     def check() -> None:
-        if not exempt(request.path, request.method):
-            csrf.protect()  # raises CSRFError (400) without a valid token
+        if exempt(request.path, request.method):
+            return
+        view = current_app.view_functions.get(request.endpoint or "")
+        if view is not None and view in _EXEMPT_VIEWS:
+            return
+        csrf.protect()  # raises CSRFError (400) without a valid token

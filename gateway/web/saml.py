@@ -168,8 +168,7 @@ def _signed_in(rt: Runtime, svc: Service, result: SignIn,
     provider = idp.provider
     identity = result.identity
     signin_id = signin.start(identity, provider, {
-        "saml": {"fmt": validated.name_id_format, "si": validated.session_index,
-                 "sp": svc.sp.entity_id},
+        "saml": {"fmt": validated.name_id_format, "si": validated.session_index},
     })
     if validated.session_index:
         rt.redis.set(

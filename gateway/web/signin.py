@@ -58,13 +58,18 @@ def start(identity: FederatedIdentity, provider: IdentityProvider,
 def current(rt: Runtime) -> SignedIn | None:
     """The signed-in person, or None (never signed in, garbled, or ended by the IdP)."""
     data = session.get(IDENTITY_KEY)
-    info = session.get(SIGNIN_KEY)
-    if not isinstance(data, dict) or not isinstance(info, dict):
+    if not isinstance(data, dict):
         return None
     try:
         identity = FederatedIdentity.from_session(data)
     except (KeyError, TypeError, ValueError):
         return None
+    info = session.get(SIGNIN_KEY)
+    if not isinstance(info, dict):
+        # A source that stored only the identity (see gateway.web.oidc): give the sign-in
+        # an id and a form token now.
+        info = {"id": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(16)}
+        session[SIGNIN_KEY] = info
     signin_id = str(info.get("id", ""))
     if signin_id and rt.redis.exists(rt.keys.signin_ended(signin_id)):
         end(rt, signin_id)

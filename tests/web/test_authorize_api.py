@@ -385,7 +385,7 @@ MALFORMED: dict[str, tuple[Any, str]] = {
     "path with query": (lambda d: {**d, "path": "/a?b=c"}, "path"),
     "path not text": (lambda d: {**d, "path": "/a\ud800"}, "path"),
     "header not text": (lambda d: {**d, "headers": [*d["headers"], ["X-A", "\ud800"]]},
-                        "headers[5][1]"),
+                        "headers[4][1]"),
     "context not text": (lambda d: {**d, "context": {"s3:prefix": ["\udfff"]}},
                          "context.s3:prefix"),
     "path not a string": (lambda d: {**d, "path": 7}, "path"),

@@ -194,11 +194,21 @@ def _corpus(w: World) -> dict[str, bytes]:
 
     other = forge.Signer.fixture("attacker", "attacker")
     comment_spec = spec_for(w, name_id="alice@example.com.evil.test")
+    substituted = forge.build(spec_for(w))
+    other.sign(forge.assertion_of(substituted), certificate_pem=signer.certificate_pem)
+    two = forge.signed(spec_for(w), signer, response=False)
+    extra = forge.build(spec_for(w, assertion_id="_second"))
+    two.append(forge.assertion_of(extra))
+    wrapped = {
+        name: forge.XSW[name](forge.signed(spec_for(w), signer,
+                                           response=name in ("xsw1", "xsw2"),
+                                           assertion=name not in ("xsw1", "xsw2")))
+        for name in forge.XSW
+    }
     return {
-        "xsw1": forge.xsw1(forge.signed(spec_for(w), signer, assertion=False)),
-        "xsw3": forge.xsw3(forge.signed(spec_for(w), signer, response=False)),
-        "xsw5": forge.xsw5(forge.signed(spec_for(w), signer, response=False)),
-        "xsw8": forge.xsw8(forge.signed(spec_for(w), signer, response=False)),
+        **wrapped,
+        "keyinfo_substitution": forge.text(substituted),
+        "two_assertions": forge.text(two),
         "signature_stripped": forge.signature_stripped(good()),
         "tampered": forge.tampered(good()),
         "other_key": forge.text(forge.signed(spec_for(w), other)),
@@ -220,8 +230,10 @@ def _corpus(w: World) -> dict[str, bytes]:
 
 
 EXPECTED = {
-    "xsw1": (400, "malformed"), "xsw3": (403, "assertion_count"),
-    "xsw5": (403, "assertion_count"), "xsw8": (400, "malformed"),
+    "xsw1": (400, "malformed"), "xsw2": (400, "malformed"), "xsw3": (403, "assertion_count"),
+    "xsw4": (400, "malformed"), "xsw5": (403, "assertion_count"), "xsw6": (400, "malformed"),
+    "xsw7": (400, "malformed"), "xsw8": (400, "malformed"),
+    "keyinfo_substitution": (403, "signature_invalid"), "two_assertions": (403, "assertion_count"),
     "signature_stripped": (403, "signature_missing"), "tampered": (403, "signature_invalid"),
     "other_key": (403, "signature_invalid"), "comment_nameid": (403, "comment_injection"),
     "xxe": (400, "malformed"), "billion_laughs": (400, "malformed"),
@@ -357,3 +369,18 @@ def test_expiring_certificates_are_reported(w: World) -> None:
         later = certificate_warnings(svc, now + timedelta(days=365 * 20 - 5))
     assert any("identity provider demo-saml" in line for line in later)
     assert any("the gateway's SAML key" in line for line in later)
+
+
+def test_console_accepts_sessions_that_stored_only_the_identity(w: World) -> None:
+    """Other sources (OIDC) store just `identity`; the console still works for them."""
+    browser = Browser(w)
+    browser.sign_in("bob")
+    key = w.rt.keys.session(browser.http.cookies["gw_session"])
+    data = json.loads(w.rt.redis.get(key) or b"{}")
+    del data["signin"]
+    w.rt.redis.set(key, json.dumps(data), keepttl=True)
+    page = browser.http.get(f"{w.url}/console")
+    assert page.status_code == 200 and READONLY_PROD in page.text
+    minted = browser.http.post(f"{w.url}/console/credentials",
+                               data={"csrf": browser.csrf(), "role_arn": READONLY_PROD})
+    assert 'id="access-key-id">ASIA' in minted.text

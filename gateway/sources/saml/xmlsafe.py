@@ -61,9 +61,10 @@ def parse(xml: bytes, *, limit: int = MAX_XML) -> etree._Element:
     """The document's root element; anything but plain elements, text and comments is refused."""
     if len(xml) > limit:
         raise malformed("The SAML message is too large.", f"{len(xml)} bytes")
-    head = xml[:4096].lower()
-    # Refused before parsing: libxml2 would otherwise at least read the internal subset.
-    if b"<!doctype" in head or b"<!entity" in xml.lower():
+    lowered = xml.lower()
+    # Refused before parsing (libxml2 would otherwise at least read the internal subset),
+    # anywhere in the document: a prolog can be padded, and CDATA can hide one (S-10).
+    if b"<!doctype" in lowered or b"<!entity" in lowered:
         raise malformed("The SAML message contains a DOCTYPE; SAML messages never do.")
     try:
         root = etree.fromstring(xml, _PARSER)

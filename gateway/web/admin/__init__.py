@@ -7,7 +7,7 @@ redirect that could loop) and a signed-in person who is not an admin a 403 page.
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -25,6 +25,14 @@ from gateway.web.admin import (  # noqa: E402
 )
 
 bp.before_request(access.guard)
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # Exports (YAML with client secrets, audit CSV) are not HTML, which the app-wide
+    # no-store covers; nothing an admin page returns belongs in any cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 __all__ = [
     "access",

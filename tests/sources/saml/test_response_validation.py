@@ -454,3 +454,14 @@ def test_refusal_messages_never_echo_the_document(
     spec.audience = "https://other.example/<b>"
     error = refused(validate, forge.text(forge.signed(spec, idp_signer)))
     assert "<script>" not in error.message and "<b>" not in error.message
+
+
+def test_a_doctype_after_a_padded_prolog_or_inside_cdata_is_refused(
+    validate: Validate, spec: forge.Spec, idp_signer: forge.Signer
+) -> None:
+    """S-10: parser-differential tricks hide the DOCTYPE past the first bytes."""
+    xml = forge.text(forge.signed(spec, idp_signer))
+    padded = b"<?xml version='1.0'?>\n<!--" + b" " * 8000 + b"-->\n<!DOCTYPE r>\n" + xml
+    assert refused(validate, padded).code == "malformed"
+    sandwich = xml.replace(b"<saml:Issuer>", b"<saml:Issuer><![CDATA[<!DOCTYPE x]]>", 1)
+    assert refused(validate, sandwich).code == "malformed"

@@ -616,3 +616,9 @@ def test_config_check_is_a_dry_run_and_import_applies(admin: AdminBrowser, rt: R
 def test_bad_input_is_never_a_500(admin: AdminBrowser, path: str, data: dict[str, str]) -> None:
     response = admin.post(path, data, page="/admin/")
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text[-500:])
+
+
+@pytest.mark.parametrize("path", ["/admin/config/export.yaml", "/admin/audit/export.csv",
+                                  "/admin/audit/export.jsonl", "/admin/roles"])
+def test_nothing_from_the_admin_console_is_cached(admin: AdminBrowser, path: str) -> None:
+    assert admin.get(path).headers["Cache-Control"] == "no-store"
