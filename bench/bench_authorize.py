@@ -290,6 +290,7 @@ def main() -> None:
         "baseline: bare HMAC-SHA256 of the canonical request": (bare_hmac, 2000),
         "baseline: dict lookup loop": (dict_lookups, 5000),
     }
+    load_before = os.getloadavg()[0]
     results: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.runs):
         for name, (run, batch) in cases.items():  # interleaved: drift hits every case alike
@@ -299,7 +300,8 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in results.items()}
     floor = medians["baseline: bare HMAC-SHA256 of the canonical request"]
     print(f"python {platform.python_version()} on {platform.machine()}, one core, "
-          f"{args.runs} runs x {args.seconds}s, medians")
+          f"{args.runs} runs x {args.seconds}s, medians; load average {load_before:.1f} "
+          f"before, {os.getloadavg()[0]:.1f} after (other processes share the core)")
     print(f"{'case':55} {'ops/s':>10} {'us/op':>8} {'x bare HMAC':>12}")
     for name, value in medians.items():
         print(f"{name:55} {value:10.0f} {1e6 / value:8.1f} {value / floor:12.4f}")
@@ -311,6 +313,7 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "authorize.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
+        "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
         "python": platform.python_version(),
         "machine": platform.machine(),
         "runs": args.runs,

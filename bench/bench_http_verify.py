@@ -251,6 +251,7 @@ def main() -> None:
             bare = {"name": "bare Flask endpoint (GET /ping)", "method": "GET",
                     "path": "/ping", "headers": [("Host", f"127.0.0.1:{bare_port}")],
                     "body": b""}
+            load_before = os.getloadavg()[0]
             plan = [(bare, bare_port)] + [(case, gw_port) for case in cases]
             results: dict[str, list[float]] = {case["name"]: [] for case, _ in plan}
             for _ in range(args.rounds):
@@ -271,7 +272,8 @@ def main() -> None:
     print(f"python {platform.python_version()}, gunicorn sync x{WORKERS} workers per server, "
           f"load: {'wrk' if generator is run_wrk else 'python threads'} "
           f"{args.connections} connections, {args.rounds} rounds x {args.seconds}s, medians, "
-          f"{os.cpu_count()} cores shared by servers and load generator")
+          f"{os.cpu_count()} cores shared by servers and load generator; load average "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work skews ratios)")
     print(f"{'endpoint':42} {'req/s':>9} {'x bare':>8}")
     for name, value in medians.items():
         print(f"{name:42} {value:9.0f} {value / base:8.2f}")
@@ -282,6 +284,7 @@ def main() -> None:
 
     out = ROOT / "bench" / "results" / "http_verify.json"
     out.write_text(json.dumps({
+        "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "workers": WORKERS,

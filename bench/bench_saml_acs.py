@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -83,17 +84,20 @@ def responses(base: str, count: int) -> list[str]:
     return out
 
 
-def client(args: tuple[str, list[str]]) -> tuple[int, int]:
+def client(args: tuple[str, list[str]]) -> dict[str, int]:
+    """Post each response once; count the answers by status and refusal reason."""
     url, batch = args
     session = requests.Session()
-    ok = 0
+    seen: dict[str, int] = {}
     for body in batch:
         answer = session.post(url, data={"SAMLResponse": body}, allow_redirects=False)
-        ok += answer.status_code == 303
-        if answer.status_code != 303 and os.environ.get("BENCH_DEBUG"):
-            print(answer.status_code, answer.text[-600:], file=sys.stderr)
+        label = str(answer.status_code)
+        if answer.status_code != 303:
+            reason = re.search(r"<p>([^<]{0,120})", answer.text)
+            label += f" {reason.group(1) if reason else ''}"
+        seen[label] = seen.get(label, 0) + 1
         session.cookies.clear()
-    return ok, len(batch)
+    return seen
 
 
 def main() -> None:
@@ -131,17 +135,25 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
-    ok = sum(r[0] for r in results)
-    total = sum(r[1] for r in results)
+    answers: dict[str, int] = {}
+    for seen in results:
+        for label, count in seen.items():
+            answers[label] = answers.get(label, 0) + count
+    ok = answers.get("303", 0)
+    total = sum(answers.values())
     rate = total / elapsed
     print(f"{total} IdP-initiated logins, {args.clients} client processes, gunicorn 2 workers")
     print(f"accepted: {ok}/{total}   elapsed: {elapsed:.2f} s   logins/s: {rate:.0f}   "
           f"(goal >= {GOAL}: {'met' if rate >= GOAL and ok == total else 'NOT met'})")
+    for label, count in sorted(answers.items()):
+        if label != "303":
+            print(f"  refused {count}: {label}")
     out = ROOT / "bench" / "results" / "saml_acs.json"
     out.write_text(json.dumps({
         "python": platform.python_version(), "machine": platform.machine(),
         "cpus": os.cpu_count(), "logins": total, "accepted": ok, "clients": args.clients,
         "workers": 2, "seconds": elapsed, "logins_per_second": rate, "goal": GOAL,
+        "answers": answers, "load_average": os.getloadavg(),
     }, indent=2))
     print(f"raw numbers: {out.relative_to(ROOT)}")
 

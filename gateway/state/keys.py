@@ -10,11 +10,11 @@
 | `<p>signin:idx:<sha256(subject)>`| SAML session index → sign-in id    | session lifetime        |
 | `<p>signin:ended:<sign-in id>`   | sign-in ended by IdP logout        | session lifetime        |
 | `<p>signin:creds:<sign-in id>`   | credentials minted in a sign-in    | session lifetime        |
-| `<p>oidc:state:<state>`          | OIDC state, nonce, PKCE verifier   | 10 minutes              |
+| `<p>oidc:state:<sha256(state)>`  | OIDC provider, nonce, PKCE, binding| 10 minutes, taken once  |
 | `<p>admin:link:<sha256(token)>`  | unused break-glass admin link      | 1-60 minutes            |
 | `<p>revoked` (sorted set)        | revoked access key ids by expiry   | members pruned at expiry|
 | `<p>revoked:version`             | revocation change counter          | none (a counter)        |
-| `<p>rl:<scope>:<key>`            | rate-limit counters                | the limit's window      |
+| `<p>rl:LIMITER/<scope>/<hash>/…` | rate-limit counters (Flask-Limiter)| the limit's window      |
 | `<p>config:version`              | config version (no TTL: a counter) | none                    |
 """
 

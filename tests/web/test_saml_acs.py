@@ -274,9 +274,16 @@ def test_missing_response_is_a_bad_request(w: World) -> None:
     assert "no SAMLResponse" in answer.text
 
 
+def _budget_key(w: World) -> str:
+    from gateway.sources.saml.service import service
+
+    with w.gateway.app.app_context():
+        return service().budget_key("saml-acs", "127.0.0.1")
+
+
 def test_refusals_are_rate_limited_per_address(w: World) -> None:
     app = w.gateway.app
-    w.rt.redis.delete(w.rt.keys.rate_limit("saml-acs", "127.0.0.1"))
+    w.rt.redis.delete(_budget_key(w))
     app.config["GATEWAY_SAML_REFUSALS_PER_MINUTE"] = 3
     try:
         statuses = [Browser(w).post(f"{w.url}/saml/acs", {"SAMLResponse": "junk"}).status_code
@@ -288,7 +295,7 @@ def test_refusals_are_rate_limited_per_address(w: World) -> None:
         assert valid.status_code == 429
     finally:
         app.config["GATEWAY_SAML_REFUSALS_PER_MINUTE"] = 10_000
-        w.rt.redis.delete(w.rt.keys.rate_limit("saml-acs", "127.0.0.1"))
+        w.rt.redis.delete(_budget_key(w))
 
 
 def test_unknown_provider_and_wrong_kind_are_404(w: World) -> None:

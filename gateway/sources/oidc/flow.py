@@ -16,13 +16,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import requests
-from authlib.common.security import generate_token
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
 
 from gateway.identity import FederatedIdentity
 from gateway.sources.oidc import amazon, facebook, google, http
@@ -32,6 +29,9 @@ from gateway.sources.oidc.tokens import identity_from_jwt, issuers
 from gateway.state.keys import Keys
 from gateway.store.snapshot import IdentityProvider, Snapshot
 from gateway.sts.errors import IDPCommunicationError, IDPRejectedClaim, StsError
+
+if TYPE_CHECKING:
+    from authlib.integrations.requests_client import OAuth2Session
 
 PENDING_TTL = 600  # seconds a person has to finish signing in at the provider
 ID_TOKEN_MAX_AGE = 600  # an ID token fresh from the token endpoint is minutes old at most
@@ -103,6 +103,9 @@ def take(store: redis.Redis, keys: Keys, state: str) -> Pending | None:
 
 
 def _client(provider: IdentityProvider, redirect_uri: str, meta: Metadata | None) -> OAuth2Session:
+    # authlib is imported on first sign-in, not at start-up (worker boot time).
+    from authlib.integrations.requests_client import OAuth2Session
+
     if provider.kind in _POST_AUTH_KINDS:
         auth_method = "client_secret_post"
     else:
@@ -129,6 +132,8 @@ def begin(
         endpoint = meta.endpoint("authorization_endpoint")
     except StsError as exc:
         raise SignInError.from_sts(exc) from None
+    from authlib.common.security import generate_token
+
     state = generate_token(43)
     pending = Pending(
         provider=provider.name,
@@ -231,6 +236,8 @@ def complete(
 def _exchange(
     provider: IdentityProvider, code: str, pending: Pending, redirect_uri: str
 ) -> Mapping[str, Any]:
+    from authlib.integrations.base_client.errors import OAuthError
+
     meta = metadata(provider, need=("token_endpoint",))
     client = _client(provider, redirect_uri, meta)
     try:

@@ -4,6 +4,7 @@ and the two ways an assertion arrives (browser ACS post, AssumeRoleWithSAML).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,8 +53,12 @@ class Service:
 
     # ------------------------------------------------------------ refusal budget
 
+    def budget_key(self, scope: str, client: str | None) -> str:
+        digest = hashlib.sha256((client or "unknown").encode()).hexdigest()[:32]
+        return self.rt.keys.rate_limit(scope, digest)
+
     def check_budget(self, scope: str, client: str | None) -> None:
-        key = self.rt.keys.rate_limit(scope, client or "unknown")
+        key = self.budget_key(scope, client)
         count = self.rt.redis.get(key)
         limit = int(current_app.config.get(BUDGET_CONFIG_KEY, MAX_REFUSALS_PER_MINUTE))
         if count is not None and int(count) >= limit:
@@ -61,7 +66,7 @@ class Service:
                               "address; wait a minute and try again.", status=429)
 
     def spend_budget(self, scope: str, client: str | None) -> None:
-        key = self.rt.keys.rate_limit(scope, client or "unknown")
+        key = self.budget_key(scope, client)
         pipe = self.rt.redis.pipeline()
         pipe.set(key, 0, nx=True, ex=60)  # the window starts at the first refusal
         pipe.incr(key)
