@@ -142,6 +142,22 @@ def keys_rotate() -> None:
     click.echo(f"new active key {info.kid}")
 
 
+@keys.command("rotate-saml")
+@_fail_cleanly
+def keys_rotate_saml() -> None:
+    """Promote the SAML SP's published next key to current and publish a new next one."""
+    from urllib.parse import urlsplit
+
+    from gateway import master_key
+    from gateway.sources.saml import sp_keys
+
+    settings = _settings()
+    host = urlsplit(settings.base_url).hostname or "gateway"
+    kid = sp_keys.rotate(_engine(settings), master_key.load_or_create(settings), host)
+    _bump_config_version()
+    click.echo(f"SAML SP key {kid} is now current; a new next key is published in the metadata")
+
+
 @keys.command("list")
 @_fail_cleanly
 def keys_list() -> None:

@@ -24,7 +24,7 @@ def run(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
 @pytest.mark.parametrize(
     "args",
     [(), ("serve",), ("demo",), ("db", "upgrade"), ("config", "import"), ("config", "export"),
-     ("keys", "rotate"), ("keys", "list"), ("policy", "validate"), ("policy", "simulate")],
+     ("keys", "rotate"), ("keys", "rotate-saml"), ("keys", "list"), ("policy", "validate"), ("policy", "simulate")],
 )
 def test_every_command_explains_itself(args: tuple[str, ...]) -> None:
     from click.testing import CliRunner
@@ -112,3 +112,12 @@ def test_wrong_master_key_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "GATEWAY_MASTER_KEY" in result.stderr.splitlines()[-1]
     assert "Traceback" not in result.stderr
+
+
+def test_saml_sp_key_rotation_promotes_the_next_key(tmp_path: Path) -> None:
+    first = run(tmp_path, "keys", "rotate-saml")
+    assert first.returncode == 0, first.stderr
+    second = run(tmp_path, "keys", "rotate-saml")
+    assert second.returncode == 0
+    promoted = [line.split()[3] for line in (first.stdout, second.stdout)]
+    assert promoted[0] != promoted[1]

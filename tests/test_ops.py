@@ -44,3 +44,9 @@ def test_unknown_page_is_a_clear_404_page_without_a_trace(live_server: LiveServe
     api = requests.get(f"{live_server.url}/api/v1/nothing")
     assert api.status_code == 404
     assert api.json()["title"] == "NotFound"
+
+
+def test_readyz_reports_saml_certificate_warnings(live_server: LiveServer) -> None:
+    checks = requests.get(f"{live_server.url}/readyz").json()["checks"]
+    # Fresh SP keys are valid for years: no warning, but the check ran.
+    assert checks["saml_certificates"] == "ok"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.identity import FederatedIdentity
-from gateway.roles.resolve import assume_action, gate
+from gateway.roles.resolve import assume_action, eligible_roles, gate
 from gateway.sources import saml_assertion, web_identity
 from gateway.store.snapshot import IdentityProvider, Role
 from gateway.sts.actions import Env
@@ -130,6 +130,14 @@ def handle(
     identity, provider = saml_assertion.identity_from_response(
         request.saml_assertion, env.snapshot, principal_arn=request.principal_arn, now=env.now
     )
+    # As in AWS, the role must be one the IdP asserted (or, here, a mapping rule gave);
+    # a trust policy trusting the whole provider is not enough on its own.
+    mapped = {c.role.arn for c in eligible_roles(identity, env.snapshot, env.now).candidates}
+    if request.role_arn not in mapped:
+        raise AccessDenied(
+            "Not authorized to perform sts:AssumeRoleWithSAML",
+            detail="role neither in the SAML Role attribute nor given by a mapping rule",
+        )
     issued = assume_for_identity(
         identity, provider, request.role_arn, env,
         session_name=identity.session_name or identity.subject,

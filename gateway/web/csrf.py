@@ -6,8 +6,8 @@ so an endpoint added later is protected by default.
 
 * Machine endpoints: the caller proves itself with a signature or a token in the
   request, never with our cookie, so a forged cross-site request gains nothing.
-* Forms that carry the sign-in's own double-submit token (`gateway.web.signin.csrf_ok`)
-  until they switch to `csrf_token()`; remove them from the list when they do.
+* Forms that carry their own token instead of `csrf_token()` (none left: the portal's
+  console, sign-out and SAML logout forms use Flask-WTF's).
 
 `WTF_CSRF_SSL_STRICT` is off because the gateway sends `Referrer-Policy: no-referrer`,
 so browsers send no Referer (and `Origin: null`) with form posts for it to compare; the
@@ -32,7 +32,7 @@ MACHINE_PATHS: Final = (
     "/saml/acs",  # the IdP's cross-site POST of a signed Response
     "/saml/slo",  # the IdP's LogoutRequest / LogoutResponse
 )
-OWN_TOKEN_PATHS: Final = ("/saml/logout", "/signout", "/console/credentials")
+OWN_TOKEN_PATHS: Final[tuple[str, ...]] = ()
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -39,6 +40,14 @@ def readyz() -> tuple[Response, int]:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     snapshot = rt.config.current()
     checks["config_version"] = snapshot.version
+    # Expiring certificates are warnings for operators; they never make us unready.
+    try:
+        from gateway.sources.saml.health import certificate_warnings
+        from gateway.sources.saml.service import service
+
+        checks["saml_certificates"] = certificate_warnings(service(), datetime.now(UTC)) or "ok"
+    except (SQLAlchemyError, redis.RedisError) as exc:
+        checks["saml_certificates"] = f"unknown: {type(exc).__name__}"
     ready = checks["database"] == "ok" and checks["redis"] == "ok"
     return jsonify(status="ready" if ready else "unavailable", checks=checks), (
         200 if ready else 503

@@ -46,7 +46,7 @@ from gateway.sources.saml.providers import Idp
 from gateway.sources.saml.service import Service, SignIn, accept_post, service
 from gateway.store import audit
 from gateway.store.snapshot import IdentityProvider
-from gateway.web import signin
+from gateway.web import redirects, signin
 from gateway.web.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -67,20 +67,11 @@ _OIDC_KINDS = frozenset({"oidc", "google", "facebook", "amazon"})
 
 
 @bp.get("/login")
-def login_page() -> str:
+def login_page() -> BaseResponse:
     """Every configured identity provider; the last one used comes first."""
-    snapshot = runtime().snapshot
-    last = session.get(signin.LAST_PROVIDER_KEY)
-    providers = sorted(snapshot.providers_by_name.values(),
-                       key=lambda p: (p.name != last, (p.display_name or p.name).lower()))
-    entries = [
-        {"name": p.name, "label": p.display_name or p.name, "kind": p.kind,
-         "url": f"/saml/login/{p.name}" if p.kind == "saml" else f"/oidc/{p.name}/login",
-         "last": p.name == last}
-        for p in providers if p.kind == "saml" or p.kind in _OIDC_KINDS
-    ]
-    return render_template("login.html", providers=entries, next=_safe_next(
-        request.args.get("next")))
+    from gateway.web import portal
+
+    return portal.sign_in_page(_safe_next(request.args.get("next")))
 
 
 @bp.get("/saml/login/<name>")
@@ -207,13 +198,8 @@ def _relay_target(relay_state: str, idp: Idp) -> str | None:
 
 
 def _safe_next(value: str | None) -> str | None:
-    """A same-origin path, or None (attacks.md W-07: no scheme, host, //, tabs or \\)."""
-    if not value or len(value) > 512 or _CONTROL.search(value):
-        return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
-        return None
-    return value
+    """A same-origin path, or None (the shared check, gateway.web.redirects; W-07)."""
+    return redirects.safe_next(value)
 
 
 # ---------------------------------------------------------------- single logout
@@ -227,9 +213,7 @@ def logout() -> BaseResponse:
     signed_in = signin.current(rt)
     if signed_in is None:
         return redirect("/login", 303)
-    if not signin.csrf_ok(signed_in, request.form.get("csrf")):
-        return error_response(400, "BadRequest", "The sign-out form has expired; reload the "
-                              "console and try again.")
+    # The form's token was checked by Flask-WTF (gateway.web.csrf) before this view ran.
     identity = signed_in.identity
     provider = rt.snapshot.providers_by_name.get(identity.provider)
     details: dict[str, Any] = dict(signed_in.details.get("saml") or {})

@@ -25,7 +25,8 @@ IDENTITY_KEY = "identity"
 SIGNIN_KEY = "signin"
 LAST_PROVIDER_KEY = "last_provider"
 # Claims kept beyond those the provider's mapping rules read, for the page people see.
-DISPLAY_CLAIMS = frozenset({"email", "name", "display_name", "preferred_username"})
+DISPLAY_CLAIMS = frozenset({"email", "name", "display_name", "displayName",
+                            "preferred_username"})
 MAX_TRACKED_CREDENTIALS = 50
 
 

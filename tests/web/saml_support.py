@@ -177,6 +177,6 @@ class Browser:
 
     def csrf(self) -> str:
         page = self.http.get(f"{self.w.url}/console").text
-        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert found, page[:500]
         return found.group(1)

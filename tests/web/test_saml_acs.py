@@ -101,7 +101,7 @@ def test_console_mints_working_credentials_with_their_expiry(w: World) -> None:
     browser = Browser(w)
     browser.sign_in("alice")
     answer = browser.http.post(f"{w.url}/console/credentials",
-                               data={"csrf": browser.csrf(), "role_arn": DEVELOPER})
+                               data={"csrf_token": browser.csrf(), "role_arn": DEVELOPER})
     assert answer.status_code == 200
     key = re.search(r'id="access-key-id">([A-Z0-9]+)<', answer.text)
     secret = re.search(r'id="secret-access-key">([^<]+)<', answer.text)
@@ -124,11 +124,11 @@ def test_console_refuses_a_role_not_offered_and_forms_without_the_token(w: World
     browser = Browser(w)
     browser.sign_in("bob")
     denied = browser.http.post(f"{w.url}/console/credentials",
-                               data={"csrf": browser.csrf(), "role_arn": ADMIN})
+                               data={"csrf_token": browser.csrf(), "role_arn": ADMIN})
     assert denied.status_code == 403
     assert "Not authorized to perform sts:AssumeRoleWithSAML" in denied.text
     forged = browser.http.post(f"{w.url}/console/credentials",
-                               data={"csrf": "wrong", "role_arn": READONLY_PROD})
+                               data={"csrf_token": "wrong", "role_arn": READONLY_PROD})
     assert forged.status_code == 400
 
 
@@ -389,5 +389,5 @@ def test_console_accepts_sessions_that_stored_only_the_identity(w: World) -> Non
     page = browser.http.get(f"{w.url}/console")
     assert page.status_code == 200 and READONLY_PROD in page.text
     minted = browser.http.post(f"{w.url}/console/credentials",
-                               data={"csrf": browser.csrf(), "role_arn": READONLY_PROD})
+                               data={"csrf_token": browser.csrf(), "role_arn": READONLY_PROD})
     assert 'id="access-key-id">ASIA' in minted.text

@@ -36,7 +36,7 @@ def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def mint(browser: Browser, w: World) -> dict[str, str]:
     page = browser.http.post(f"{w.url}/console/credentials",
-                             data={"csrf": browser.csrf(), "role_arn": DEVELOPER}).text
+                             data={"csrf_token": browser.csrf(), "role_arn": DEVELOPER}).text
     found = {name: re.search(rf'id="{name}">([^<]+)<', page) for name in
              ("access-key-id", "secret-access-key", "session-token")}
     return {k: m.group(1) for k, m in found.items() if m}
@@ -57,7 +57,7 @@ def test_sp_initiated_logout_signs_out_here_and_at_the_idp(w: World) -> None:
     creds = mint(browser, w)
     assert caller(w, creds)["Account"] == "222222222222"
     before = len(w.idp.idp.logged_out)
-    answer = browser.http.post(f"{w.url}/saml/logout", data={"csrf": browser.csrf()})
+    answer = browser.http.post(f"{w.url}/saml/logout", data={"csrf_token": browser.csrf()})
     # Followed: gateway → IdP (signed LogoutRequest) → gateway (signed LogoutResponse).
     assert answer.status_code == 200
     assert "You are signed out of the gateway and of Demo corporate sign-in" in answer.text

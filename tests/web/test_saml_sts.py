@@ -179,3 +179,13 @@ def test_an_oversized_assertion_is_a_validation_error(w: World) -> None:
     code, _, status = error_of(w, RoleArn=ADMIN, PrincipalArn=DEMO_PROVIDER_ARN,
                                SAMLAssertion="A" * 100_004)
     assert status == 400 and code in ("ValidationError", "InvalidIdentityToken")
+
+
+def test_a_role_the_idp_did_not_assert_is_refused_even_if_its_trust_allows(w: World) -> None:
+    # carol has no mapped or asserted role, though READONLY_DEV trusts the whole provider.
+    code, message, status = error_of(
+        w, RoleArn=READONLY_DEV, PrincipalArn=DEMO_PROVIDER_ARN,
+        SAMLAssertion=w.idp.idp.response_b64("carol"),
+    )
+    assert (code, status) == ("AccessDenied", 403)
+    assert message == "Not authorized to perform sts:AssumeRoleWithSAML"
