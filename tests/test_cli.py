@@ -24,7 +24,8 @@ def run(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
 @pytest.mark.parametrize(
     "args",
     [(), ("serve",), ("demo",), ("db", "upgrade"), ("config", "import"), ("config", "export"),
-     ("keys", "rotate"), ("keys", "rotate-saml"), ("keys", "list"), ("policy", "validate"), ("policy", "simulate")],
+     ("keys", "rotate"), ("keys", "rotate-saml"), ("keys", "list"), ("policy", "validate"),
+     ("policy", "simulate")],
 )
 def test_every_command_explains_itself(args: tuple[str, ...]) -> None:
     from click.testing import CliRunner
