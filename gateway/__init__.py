@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(saml.bp)
     app.register_blueprint(console.bp)
+    from gateway.web import people
+
+    people.init(app)
     from gateway.web import admin, csrf
 
     csrf.init(app)

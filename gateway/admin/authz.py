@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gateway.identity import FederatedIdentity
 from gateway.roles.rules import condition_holds, describe
-from gateway.store.snapshot import AdminRule, IdentityProvider, Snapshot
+from gateway.store.snapshot import AdminRule, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,3 @@ def admin_for(identity: FederatedIdentity, snapshot: Snapshot) -> Admin | None:
         actor=f"{identity.provider}:{identity.subject}"[:256],
         via=f"admin rule {index} of {identity.provider}: {describe_rule(rule)}",
     )
-
-
-def admin_claims(provider: IdentityProvider) -> frozenset[str]:
-    """The claims a signed-in session must keep for admin rules to be evaluated later."""
-    return frozenset(c.claim for rule in provider.admin_rules for c in rule.conditions)

@@ -111,6 +111,8 @@ def init(app: Flask) -> None:
         headers_enabled=False,
         swallow_errors=False,
     )
+    # Limits are driven explicitly below; skip Flask-Limiter's per-request decorator scan.
+    limiter.request_filter(lambda: True)
     app.extensions[EXTENSION] = RateLimits(limiter, {k: parse(v) for k, v in configured.items()})
     # Sources call this hook, when present, after validating a token (no import upward).
     app.extensions[SUBJECT_HOOK] = check_subject
@@ -121,12 +123,18 @@ def init(app: Flask) -> None:
 def _is_web_identity_call() -> bool:
     if request.path not in ("/sts", "/"):
         return False
+    body = request.get_data(cache=True)
+    raw = body + b"&" + request.query_string
+    if WEB_IDENTITY_ACTION.encode() not in raw and b"%" not in raw:
+        # Neither the action's name nor a percent-escape that could spell it: another
+        # action (GetCallerIdentity and friends pay nothing here).
+        return False
     from gateway.sts.protocol import decode_form
 
     try:
         pairs = decode_form(request.query_string)
         if request.mimetype == "application/x-www-form-urlencoded":
-            pairs += decode_form(request.get_data(cache=True))
+            pairs += decode_form(body)
     except StsError:
         return False  # the STS edge reports malformed input itself
     return any(name == "Action" and value == WEB_IDENTITY_ACTION for name, value in pairs)

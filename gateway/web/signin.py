@@ -39,8 +39,10 @@ class SignedIn:
 
 
 def session_claims(provider: IdentityProvider) -> frozenset[str]:
+    """The claims a session keeps: those mapping rules and admin rules read, plus display."""
     used = {c.claim for rule in provider.rules for c in rule.conditions}
-    return frozenset(used | DISPLAY_CLAIMS)
+    admin = {c.claim for rule in provider.admin_rules for c in rule.conditions}
+    return frozenset(used | admin | DISPLAY_CLAIMS)
 
 
 def start(identity: FederatedIdentity, provider: IdentityProvider,

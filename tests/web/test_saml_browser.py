@@ -66,7 +66,7 @@ def test_sp_initiated_sign_in_and_credentials(page: Page, w: World) -> None:
     roles = page.locator("tr.role")
     arns = {roles.nth(i).get_attribute("data-role-arn") for i in range(roles.count())}
     assert arns == {ADMIN, READONLY_PROD, DEVELOPER, READONLY_DEV}
-    page.locator(f"tr.role[data-role-arn='{DEVELOPER}'] button").click()
+    page.locator(f"tr.role[data-role-arn='{DEVELOPER}'] button.get-credentials").click()
     page.wait_for_selector("#credentials")
     assert page.inner_text("#access-key-id").startswith("ASIA")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", page.inner_text("#expiration"))

@@ -215,3 +215,14 @@ def test_assume_role_with_web_identity_limits_per_subject_and_address(
             "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
             "RoleArn": OIDC_READER, "RoleSessionName": "x1", "WebIdentityToken": "forged"})
     assert "<Code>Throttling</Code>" in raw.text and int(raw.headers["Retry-After"]) >= 1
+
+
+def test_percent_encoded_action_is_still_rate_limited(
+    limited: LiveServer, emulators: Emulators
+) -> None:
+    body = ("Action=%41ssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + OIDC_READER
+            + "&RoleSessionName=xx&WebIdentityToken=forged")
+    answers = [requests.post(f"{limited.url}/sts", data=body, timeout=10, headers={
+        "Content-Type": "application/x-www-form-urlencoded"}).text for _ in range(7)]
+    assert "<Code>InvalidIdentityToken</Code>" in answers[0]
+    assert "<Code>Throttling</Code>" in answers[-1]
