@@ -89,6 +89,14 @@ class Settings:
         "When Redis has been away over 5 s: `closed` refuses credentials (503), `open` "
         "accepts them without the single-session revocation check.",
     )
+    rate_limit_address: str = _meta(
+        "GATEWAY_RATE_LIMIT_ADDRESS", "300/minute",
+        "Token exchanges (AssumeRoleWithWebIdentity, /api/v1/token) per client address.",
+    )
+    rate_limit_subject: str = _meta(
+        "GATEWAY_RATE_LIMIT_SUBJECT", "60/minute",
+        "Token exchanges per signed-in subject (issuer + subject).",
+    )
     config_reload_interval: float = _meta(
         "GATEWAY_CONFIG_RELOAD_INTERVAL", "0.5",
         "Seconds between checks of the config version in Redis (0.05-1).",
@@ -204,6 +212,13 @@ def _prefix(raw: str) -> str:
     return raw
 
 
+def _rate(raw: str) -> str:
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in ("second", "minute", "hour"):
+        raise ValueError("expected N/second, N/minute or N/hour, e.g. 300/minute")
+    return raw
+
+
 def _master_key(raw: str) -> str:
     if raw:
         decode_master_key(raw)
@@ -238,6 +253,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "workers": _int(1, 64),
     "trusted_proxies": _int(0, 5),
     "revocation_fail_mode": _choice("closed", "open"),
+    "rate_limit_address": _rate,
+    "rate_limit_subject": _rate,
     "config_reload_interval": _float(0.05, 1.0),
 }
 

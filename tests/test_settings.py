@@ -55,3 +55,10 @@ def test_readme_documents_every_setting_with_its_default() -> None:
         assert row, f"{setting.env} missing from the README settings table"
         documented = row.group(1).strip("` ")
         assert documented == (setting.default or "(empty)"), setting.env
+
+
+def test_rate_limits_are_validated() -> None:
+    assert Settings.from_env({"GATEWAY_RATE_LIMIT_ADDRESS": "5/second"}).rate_limit_address == (
+        "5/second")
+    with pytest.raises(SettingsError, match="GATEWAY_RATE_LIMIT_SUBJECT"):
+        Settings.from_env({"GATEWAY_RATE_LIMIT_SUBJECT": "lots"})

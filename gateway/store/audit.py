@@ -22,6 +22,7 @@ Outcome = Literal["success", "failure"]
 CREDENTIALS_ISSUED = "credentials.issued"
 CREDENTIALS_REFUSED = "credentials.refused"
 SIGNIN = "signin"
+SIGNIN_REFUSED = "signin.refused"
 CONFIG_CHANGE = "config.change"
 
 # Column widths: text coming from clients is cut to fit rather than refused,

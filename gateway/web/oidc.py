@@ -93,18 +93,18 @@ def callback(name: str) -> BaseResponse:
 
 
 def _failed(rt: Runtime, provider: IdentityProvider, error: SignInError) -> Response:
-    _audit(rt, provider, "failure", error_code=error.code,
+    _audit(rt, provider, "failure", event=audit.SIGNIN_REFUSED, error_code=error.code,
            detail={"message": error.message, "why": error.detail})
     return error_response(error.status, "SignInFailed", error.message)
 
 
 def _audit(
     rt: Runtime, provider: IdentityProvider, outcome: audit.Outcome, *,
-    subject: str | None = None, error_code: str | None = None,
+    event: str = audit.SIGNIN, subject: str | None = None, error_code: str | None = None,
     detail: dict[str, object] | None = None,
 ) -> None:
     audit.record(rt.engine, audit.AuditEvent(
-        event_type=audit.SIGNIN, outcome=outcome, request_id=g.get("request_id"),
+        event_type=event, outcome=outcome, request_id=g.get("request_id"),
         provider=provider.name, subject=subject, source_ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"), error_code=error_code,
         detail={"kind": provider.kind, **(detail or {})},

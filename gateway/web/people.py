@@ -87,3 +87,8 @@ login_manager.unauthorized_handler(_unauthorized)
 
 def init(app: Flask) -> None:
     login_manager.init_app(app)
+    # No remember-me cookies here, so drop Flask-Login's after-request hook: it reads the
+    # session on every response, even the 503 page answered while Redis is down.
+    hook = login_manager._update_remember_cookie
+    app.after_request_funcs[None] = [f for f in app.after_request_funcs.get(None, [])
+                                     if f != hook]

@@ -25,14 +25,7 @@ from limits.errors import StorageError
 from gateway.identity import FederatedIdentity
 from gateway.sts.errors import ServiceUnavailable, StsError, Throttling
 
-# "N per period" in `limits` notation; the lead may wire these to settings.
-DEFAULT_LIMITS: Mapping[str, str] = {
-    "token:address": "300/minute",
-    "token:subject": "60/minute",
-    "sts:address": "300/minute",
-    "sts:subject": "60/minute",
-}
-CONFIG_KEY = "GATEWAY_RATE_LIMITS"  # app.config override: {scope: "N/period"}
+CONFIG_KEY = "GATEWAY_RATE_LIMITS"  # app.config override per scope, for tests: {scope: "N/period"}
 EXTENSION = "gateway.ratelimit"
 SUBJECT_HOOK = "gateway.subject_limit"
 WEB_IDENTITY_ACTION = "AssumeRoleWithWebIdentity"
@@ -97,7 +90,9 @@ def check_subject(kind: str, identity: FederatedIdentity) -> None:
 def init(app: Flask) -> None:
     """Create the limiter on the gateway's Redis and guard AssumeRoleWithWebIdentity."""
     rt = app.extensions["gateway"]
-    configured = dict(DEFAULT_LIMITS)
+    per_address, per_subject = rt.settings.rate_limit_address, rt.settings.rate_limit_subject
+    configured = {"token:address": per_address, "token:subject": per_subject,
+                  "sts:address": per_address, "sts:subject": per_subject}
     configured.update(app.config.get(CONFIG_KEY) or {})
     limiter = Limiter(
         client_address,

@@ -56,7 +56,7 @@ bp.record_once(lambda _state: protocol.warm_up())
 BINDING_COOKIE = "gw_saml_binding"
 AFTER_SIGN_IN = "/console"
 MAX_POST = 256 * 1024
-SIGNIN_REFUSED = "signin.refused"
+SIGNIN_REFUSED = audit.SIGNIN_REFUSED
 SIGNOUT = "signout"
 _ACS_SCOPE = "saml-acs"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")

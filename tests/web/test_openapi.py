@@ -165,3 +165,18 @@ def test_a_wrong_answer_would_be_caught(spec: dict[str, Any]) -> None:
     ):
         with pytest.raises(jsonschema.ValidationError):
             schema_check(spec, schema, wrong)
+
+
+def test_token_exchange_errors_match_the_documented_shape(
+    server: LiveServer, spec: dict[str, Any]
+) -> None:
+    answers = [
+        requests.post(f"{server.url}/api/v1/token", data={"grant_type": "password"}),
+        requests.post(f"{server.url}/api/v1/token", data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": "garbage",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 400
+        check_answer(spec, "/api/v1/token", "post", answer)

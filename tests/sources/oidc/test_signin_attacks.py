@@ -16,7 +16,10 @@ from tests.sources.oidc.signin import approve, finish, session_data, start
 
 
 def last_signin(rt: Runtime) -> audit.AuditEvent:
-    return audit.recent(rt.engine, audit.AuditFilter(event_type="signin"), 1)[0]
+    """The newest sign-in event, accepted (`signin`) or refused (`signin.refused`)."""
+    events = audit.recent(rt.engine, audit.AuditFilter(), 50)
+    found = [e for e in events if e.event_type in (audit.SIGNIN, audit.SIGNIN_REFUSED)]
+    return found[0]
 
 
 def refused_page(response: requests.Response, status: int = 400) -> None:
@@ -153,3 +156,11 @@ def test_unreachable_token_endpoint_is_a_503_page_without_hanging(
 
 def test_unknown_provider_is_404(gateway: LiveServer) -> None:
     assert requests.get(f"{gateway.url}/oidc/nope/login", timeout=10).status_code == 404
+
+
+def test_refused_sign_ins_are_audited_as_signin_refused(gateway: LiveServer) -> None:
+    rt: Runtime = gateway.app.extensions["gateway"]
+    http = requests.Session()
+    http.get(f"{gateway.url}/oidc/test-oidc/callback", params={"state": "nope", "code": "x"})
+    event = last_signin(rt)
+    assert (event.event_type, event.outcome) == (audit.SIGNIN_REFUSED, "failure")
