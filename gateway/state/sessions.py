@@ -34,6 +34,7 @@ class RedisSession(SessionMixin):
         self.modified = False
         self.accessed = False
         self.previous_sid: str | None = None
+        self.unavailable = False
 
     @property
     def new(self) -> bool:  # type: ignore[override]
@@ -41,8 +42,16 @@ class RedisSession(SessionMixin):
 
     def _load(self) -> dict[str, Any]:
         self.accessed = True
+        if self.unavailable:
+            # Redis failed earlier in this request: the error page rendering now must not
+            # fail again on the same read, so it sees an empty, unsaved session.
+            return {}
         if self._data is None:
-            raw = self._store.get(self._keys.session(self.sid or ""))
+            try:
+                raw = self._store.get(self._keys.session(self.sid or ""))
+            except redis.RedisError:
+                self.unavailable = True
+                raise
             data = json.loads(raw) if raw else None
             if not isinstance(data, dict):
                 # Unknown or expired id: start afresh under a new id so a stale
@@ -105,7 +114,7 @@ class RedisSessionInterface(SessionInterface):
         name = self.get_cookie_name(app)
         domain = self.get_cookie_domain(app)
         path = self.get_cookie_path(app)
-        if not session.modified:
+        if not session.modified or session.unavailable:
             return
         pipe = self.store.pipeline()
         if session.previous_sid:

@@ -86,7 +86,9 @@ login_manager.unauthorized_handler(_unauthorized)
 
 
 def init(app: Flask) -> None:
-    login_manager.init_app(app)
+    # Templates get `user` from the views: the context processor would read the session
+    # for every page, including the 503 page answered while Redis is down.
+    login_manager.init_app(app, add_context_processor=False)
     # No remember-me cookies here, so drop Flask-Login's after-request hook: it reads the
     # session on every response, even the 503 page answered while Redis is down.
     hook = login_manager._update_remember_cookie

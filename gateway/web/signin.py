@@ -9,7 +9,6 @@ sign-in id is then marked ended in Redis and the session is dropped on its next 
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ MAX_TRACKED_CREDENTIALS = 50
 class SignedIn:
     identity: FederatedIdentity
     signin_id: str
-    csrf: str
     details: Mapping[str, Any]  # source-specific (SAML: name id format, session index)
 
 
@@ -52,8 +50,8 @@ def start(identity: FederatedIdentity, provider: IdentityProvider,
     session.clear()
     signin_id = secrets.token_urlsafe(16)
     session[IDENTITY_KEY] = identity.to_session(session_claims(provider))
-    session[SIGNIN_KEY] = {"id": signin_id, "csrf": secrets.token_urlsafe(16),
-                           **dict(details or {})}
+    # Forms are protected by Flask-WTF (gateway.web.csrf); no token of our own here.
+    session[SIGNIN_KEY] = {"id": signin_id, **dict(details or {})}
     session[LAST_PROVIDER_KEY] = provider.name
     return signin_id
 
@@ -71,17 +69,13 @@ def current(rt: Runtime) -> SignedIn | None:
     if not isinstance(info, dict):
         # A source that stored only the identity (see gateway.web.oidc): give the sign-in
         # an id and a form token now.
-        info = {"id": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(16)}
+        info = {"id": secrets.token_urlsafe(16)}
         session[SIGNIN_KEY] = info
     signin_id = str(info.get("id", ""))
     if signin_id and rt.redis.exists(rt.keys.signin_ended(signin_id)):
         end(rt, signin_id)
         return None
-    return SignedIn(identity, signin_id, str(info.get("csrf", "")), info)
-
-
-def csrf_ok(signed_in: SignedIn, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(signed_in.csrf, token or "")
+    return SignedIn(identity, signin_id, info)
 
 
 def end(rt: Runtime, signin_id: str | None) -> None:
