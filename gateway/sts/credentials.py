@@ -125,6 +125,11 @@ class SessionClaims:
     mfa: bool = False
     session_id: str = field(default_factory=new_session_id)
 
+    def __hash__(self) -> int:
+        # Claims key several per-session caches on the hot path; the random session id
+        # is as good a hash as all sixteen fields and far cheaper. Equality stays full.
+        return hash(self.session_id)
+
     @property
     def role_name(self) -> str:
         ref = parse_role_arn(self.role_arn)
