@@ -73,7 +73,10 @@ def demo() -> None:
     click.echo(f"demo SAML IdP: {saml_idp.metadata_url} (users alice, bob, carol)")
     report = _import(engine, text, actor="demo")
     click.echo(f"demo configuration loaded ({report})")
-    click.echo(f"\n  Open {settings.base_url}/ in a browser.\n")
+    click.echo(f"\n  Open {settings.base_url}/ in a browser.")
+    click.echo("  Demo users (pick one on the demo sign-in pages; no password):")
+    click.echo("    SAML IdP: alice (roles in both accounts, admin), bob (one role), carol (none)")
+    click.echo("    OpenID/Google/Facebook/Amazon emulators: alice, bob, mallory\n")
     run(settings)
 
 
