@@ -312,7 +312,8 @@ def _save(document: Document, kind: str, name: str, problems: list[Problem], *,
     return redirect(url_for("admin.provider", name=name), 303)
 
 
-def _stored(name: str) -> tuple[Document, IdentityProvider] | None:
+def stored_provider(name: str) -> tuple[Document, IdentityProvider] | None:
+    """The provider's stored document and its snapshot entry, or None if unknown."""
     rt = runtime()
     provider = rt.snapshot.providers_by_name.get(name)
     if provider is None:
@@ -324,7 +325,8 @@ def _stored(name: str) -> tuple[Document, IdentityProvider] | None:
     return document, provider
 
 
-def _unknown(name: str) -> Response:
+def unknown_provider(name: str) -> Response:
+    """The 404 page for a provider name that does not exist."""
     return page("admin/not_found.html", title="No such identity provider", status=404,
                 section="admin.providers",
                 message=f"There is no identity provider named {name[:128]!r}.")
@@ -332,9 +334,9 @@ def _unknown(name: str) -> Response:
 
 @bp.get("/providers/<name>")
 def provider(name: str) -> Response:
-    stored = _stored(name)
+    stored = stored_provider(name)
     if stored is None:
-        return _unknown(name)
+        return unknown_provider(name)
     document, configured = stored
     return _form_page(configured.kind, document, creating=False, problems=[],
                       provider=configured, metadata=metadata_view(configured),
@@ -344,9 +346,9 @@ def provider(name: str) -> Response:
 
 @bp.post("/providers/<name>")
 def save_provider(name: str) -> BaseResponse:
-    stored = _stored(name)
+    stored = stored_provider(name)
     if stored is None:
-        return _unknown(name)
+        return unknown_provider(name)
     document, configured = stored
     problems = apply_form(document, configured.kind, creating=False)
     return _save(document, configured.kind, name, problems, creating=False)
@@ -354,8 +356,8 @@ def save_provider(name: str) -> BaseResponse:
 
 @bp.post("/providers/<name>/delete")
 def delete_provider(name: str) -> BaseResponse:
-    if _stored(name) is None:
-        return _unknown(name)
+    if stored_provider(name) is None:
+        return unknown_provider(name)
 
     def change(config: Document) -> None:
         index, _ = find_provider(config, name)
@@ -376,9 +378,9 @@ def delete_provider(name: str) -> BaseResponse:
 
 @bp.post("/providers/<name>/admin-rules")
 def add_admin_rule(name: str) -> BaseResponse:
-    stored = _stored(name)
+    stored = stored_provider(name)
     if stored is None:
-        return _unknown(name)
+        return unknown_provider(name)
     document, configured = stored
     rows = condition_rows(request.form, "admin")
     rule: Document = {"when": condition_documents(rows)}
@@ -406,8 +408,8 @@ def add_admin_rule(name: str) -> BaseResponse:
 
 @bp.post("/providers/<name>/admin-rules/<int:index>/delete")
 def delete_admin_rule(name: str, index: int) -> BaseResponse:
-    if _stored(name) is None:
-        return _unknown(name)
+    if stored_provider(name) is None:
+        return unknown_provider(name)
 
     def change(config: Document) -> None:
         _, current = find_provider(config, name)

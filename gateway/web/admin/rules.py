@@ -28,6 +28,7 @@ from gateway.web.admin.forms import (
     rows_of,
     text,
 )
+from gateway.web.admin.providers import stored_provider, unknown_provider
 
 RULE_FIELDS = ("role", "when", "description")
 
@@ -57,24 +58,6 @@ def _views(document: Document, provider: IdentityProvider) -> list[RuleView]:
     return views
 
 
-def _load(name: str) -> tuple[Document, IdentityProvider] | None:
-    rt = runtime()
-    provider = rt.snapshot.providers_by_name.get(name)
-    if provider is None:
-        return None
-    try:
-        _, document = find_provider(current_document(rt.engine), name)
-    except Invalid:
-        return None
-    return document, provider
-
-
-def _unknown(name: str) -> Response:
-    return page("admin/not_found.html", title="No such identity provider", status=404,
-                section="admin.providers",
-                message=f"There is no identity provider named {name[:128]!r}.")
-
-
 def _page(document: Document, provider: IdentityProvider, *, status: int = 200,
           problems: list[Problem] | None = None, rows: list[ConditionRow] | None = None,
           new_rule: dict[str, str] | None = None, impact: simulate.Impact | None = None,
@@ -101,18 +84,18 @@ def _describe(condition: dict[str, Any]) -> str:
 
 @bp.get("/providers/<name>/rules")
 def rules(name: str) -> Response:
-    loaded = _load(name)
+    loaded = stored_provider(name)
     if loaded is None:
-        return _unknown(name)
+        return unknown_provider(name)
     return _page(*loaded)
 
 
 @bp.post("/providers/<name>/rules")
 def add_rule(name: str) -> BaseResponse:
     """Add the rule at the end, or (action=preview) show what it would change first."""
-    loaded = _load(name)
+    loaded = stored_provider(name)
     if loaded is None:
-        return _unknown(name)
+        return unknown_provider(name)
     document, provider = loaded
     rows = condition_rows(request.form)
     new_rule = {"description": text(request.form, "description"),
@@ -169,8 +152,8 @@ def _spec_rules(provider_document: Document) -> tuple[MappingRule, ...]:
 
 @bp.post("/providers/<name>/rules/<int:index>/move")
 def move_rule(name: str, index: int) -> BaseResponse:
-    if _load(name) is None:
-        return _unknown(name)
+    if stored_provider(name) is None:
+        return unknown_provider(name)
     direction = request.form.get("direction")
     step = {"up": -1, "down": 1}.get(direction or "")
     if step is None:
@@ -198,8 +181,8 @@ def move_rule(name: str, index: int) -> BaseResponse:
 
 @bp.post("/providers/<name>/rules/<int:index>/delete")
 def delete_rule(name: str, index: int) -> BaseResponse:
-    if _load(name) is None:
-        return _unknown(name)
+    if stored_provider(name) is None:
+        return unknown_provider(name)
 
     def change(config: Document) -> None:
         _, current = find_provider(config, name)
@@ -222,9 +205,9 @@ def delete_rule(name: str, index: int) -> BaseResponse:
 @bp.post("/providers/<name>/trust")
 def add_trust(name: str) -> BaseResponse:
     """Append the statement that makes a role trust this provider."""
-    loaded = _load(name)
+    loaded = stored_provider(name)
     if loaded is None:
-        return _unknown(name)
+        return unknown_provider(name)
     _, provider = loaded
     role_arn = text(request.form, "role")
     parsed = names.parse_role_arn(role_arn)
