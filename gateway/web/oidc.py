@@ -88,7 +88,8 @@ def callback(name: str) -> BaseResponse:
     # A new session id, and nothing from before sign-in carried over (attack W-03).
     signin.start(identity, provider, {"kind": provider.kind})
     _audit(rt, provider, "success", subject=identity.subject,
-           detail={"issuer": identity.issuer, "upstream_id": identity.upstream_id})
+           detail={"issuer": identity.issuer, "upstream_id": identity.upstream_id,
+                   "attributes": signin.audit_attributes(identity)})
     return redirect(AFTER_SIGN_IN, 303)
 
 

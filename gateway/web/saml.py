@@ -175,6 +175,7 @@ def _signed_in(rt: Runtime, svc: Service, result: SignIn,
     _audit(rt, audit.SIGNIN, "success", provider, subject=identity.subject, detail={
         "issuer": validated.issuer, "assertion_id": validated.assertion_id,
         "solicited": result.request is not None, "signin_id": signin_id,
+        "attributes": signin.audit_attributes(identity),
     })
     reply = redirect(target, 303)
     reply.delete_cookie(BINDING_COOKIE, path="/saml/")

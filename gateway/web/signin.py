@@ -43,6 +43,19 @@ def session_claims(provider: IdentityProvider) -> frozenset[str]:
     return frozenset(used | admin | DISPLAY_CLAIMS)
 
 
+# Bounds on what one sign-in event stores of the asserted claims (an AD user can carry
+# hundreds of groups); enough for the admin simulator to replay the mapping.
+_AUDIT_CLAIMS, _AUDIT_VALUES, _AUDIT_CHARS = 64, 64, 512
+
+
+def audit_attributes(identity: FederatedIdentity) -> dict[str, list[str]]:
+    """The asserted claims, bounded, for the sign-in audit event (simulator replays them)."""
+    return {
+        name[:_AUDIT_CHARS]: [value[:_AUDIT_CHARS] for value in values[:_AUDIT_VALUES]]
+        for name, values in sorted(identity.attributes.items())[:_AUDIT_CLAIMS]
+    }
+
+
 def start(identity: FederatedIdentity, provider: IdentityProvider,
           details: Mapping[str, Any] | None = None) -> str:
     """A fresh session for `identity`; returns the new sign-in id."""

@@ -72,6 +72,8 @@ def test_sp_initiated_sign_in_lands_on_the_console_with_every_role(w: World) -> 
     event = last_event(w, audit.SIGNIN)
     assert (event.outcome, event.provider, event.subject) == (
         "success", "demo-saml", "alice@example.com")
+    # The claims are kept so the admin simulator can replay this sign-in.
+    assert "admins" in (event.detail or {})["attributes"]["groups"]
 
 
 def test_sign_in_gives_a_new_session_id_and_a_small_session(w: World) -> None:

@@ -46,7 +46,9 @@ def test_successful_sign_in_rotates_the_session_and_keeps_a_small_identity(
     data = session_data(rt, after)
     assert set(data) >= {"identity", "last_provider"} and "oidc_binding" not in data
     assert len(rt.redis.get(rt.keys.session(after)) or b"") <= 2048
-    assert last_signin(rt).outcome == "success"
+    event = last_signin(rt)
+    assert event.outcome == "success"
+    assert "admins" in (event.detail or {})["attributes"]["groups"]  # for the simulator
 
 
 def test_unknown_state_is_refused(gateway: LiveServer, rt: Runtime) -> None:
