@@ -8,6 +8,7 @@ identity stored compactly) and the person continues at `/console`.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from gateway.store import audit
 from gateway.store.snapshot import IdentityProvider
 from gateway.web import signin
 from gateway.web.errors import error_response
+from gateway.web.redirects import safe_next
 
 bp = Blueprint("oidc", __name__, url_prefix="/oidc")
 
@@ -61,6 +63,7 @@ def login(name: str) -> BaseResponse:
         )
     except SignInError as exc:
         return _failed(rt, provider, exc)
+    pending = dataclasses.replace(pending, next=safe_next(request.args.get("next")))
     flow.save(rt.redis, rt.keys, state, pending)
     return redirect(url, 303)
 
@@ -90,7 +93,8 @@ def callback(name: str) -> BaseResponse:
     _audit(rt, provider, "success", subject=identity.subject,
            detail={"issuer": identity.issuer, "upstream_id": identity.upstream_id,
                    "attributes": signin.audit_attributes(identity)})
-    return redirect(AFTER_SIGN_IN, 303)
+    # `next` was checked when the sign-in began and travelled server-side in Redis.
+    return redirect((pending.next if pending else None) or AFTER_SIGN_IN, 303)
 
 
 def _failed(rt: Runtime, provider: IdentityProvider, error: SignInError) -> Response:

@@ -74,6 +74,7 @@ class Pending:
     nonce: str
     verifier: str  # the PKCE code verifier
     created: int
+    next: str | None = None  # a same-origin path to land on after sign-in (checked)
 
 
 def binding_digest(secret: str) -> str:

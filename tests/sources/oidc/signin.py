@@ -11,10 +11,13 @@ from gateway.runtime import Runtime
 from tests.conftest import LiveServer
 
 
-def start(browser: requests.Session, gateway: LiveServer, provider: str) -> dict[str, str]:
+def start(
+    browser: requests.Session, gateway: LiveServer, provider: str, next_path: str | None = None
+) -> dict[str, str]:
     """GET /oidc/<provider>/login; the query of the authorization URL it redirects to."""
-    response = browser.get(f"{gateway.url}/oidc/{provider}/login", allow_redirects=False,
-                           timeout=10)
+    params = {"next": next_path} if next_path is not None else None
+    response = browser.get(f"{gateway.url}/oidc/{provider}/login", params=params,
+                           allow_redirects=False, timeout=10)
     assert response.status_code == 303, response.text
     location = response.headers["Location"]
     query = dict(parse_qsl(urlsplit(location).query))

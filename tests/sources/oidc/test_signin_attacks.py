@@ -166,3 +166,19 @@ def test_refused_sign_ins_are_audited_as_signin_refused(gateway: LiveServer) -> 
     http.get(f"{gateway.url}/oidc/test-oidc/callback", params={"state": "nope", "code": "x"})
     event = last_signin(rt)
     assert (event.event_type, event.outcome) == (audit.SIGNIN_REFUSED, "failure")
+
+
+@pytest.mark.parametrize(
+    ("asked", "landed"),
+    [("/console/session?x=1", "/console/session?x=1"),
+     ("//evil.example/", "/console"),
+     ("/%09/evil.example", "/console"),
+     ("https://evil.example/", "/console")],
+)
+def test_sign_in_returns_to_a_same_origin_next_only(
+    gateway: LiveServer, asked: str, landed: str
+) -> None:
+    browser = requests.Session()
+    query = start(browser, gateway, "test-oidc", next_path=asked)
+    done = finish(browser, approve(browser, query))
+    assert done.status_code == 303 and done.headers["Location"] == landed
