@@ -43,7 +43,22 @@ _CSP = (
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway app: connect the stores, load the configuration, wire blueprints."""
     from gateway import logs
-    from gateway.web import errors, ops, portal, sts
+    from gateway.web import (
+        admin,
+        api_authorize,
+        console,
+        csrf,
+        errors,
+        oidc,
+        openapi,
+        ops,
+        people,
+        portal,
+        ratelimit,
+        saml,
+        sts,
+        token_exchange,
+    )
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
@@ -84,29 +99,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     _instrument(app)
     errors.register(app)
-    app.register_blueprint(ops.bp)
-    app.register_blueprint(portal.bp)
-    app.register_blueprint(sts.bp)
-    from gateway.web import api_authorize, openapi
-
-    app.register_blueprint(api_authorize.bp)
-    app.register_blueprint(openapi.bp)
-    from gateway.web import oidc, ratelimit, token_exchange
-
-    app.register_blueprint(oidc.bp)
-    app.register_blueprint(token_exchange.bp)
+    for blueprint in (ops.bp, portal.bp, sts.bp, api_authorize.bp, openapi.bp, oidc.bp,
+                      token_exchange.bp, saml.bp, console.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    # Hooks in this order: rate limits see requests before the sign-in and CSRF checks.
     ratelimit.init(app)
-    from gateway.web import console, saml
-
-    app.register_blueprint(saml.bp)
-    app.register_blueprint(console.bp)
-    from gateway.web import people
-
     people.init(app)
-    from gateway.web import admin, csrf
-
     csrf.init(app)
-    app.register_blueprint(admin.bp)
     return app
 
 
