@@ -32,7 +32,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +45,7 @@ from botocore.auth import S3SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials as BotoCredentials  # noqa: E402
 
+from bench.common import pin_to_one_core, rate  # noqa: E402
 from gateway.iam.evaluate import evaluate_resource  # noqa: E402
 from gateway.state.keys import Keys  # noqa: E402
 from gateway.state.revocations import Revocations  # noqa: E402
@@ -181,19 +181,6 @@ def clear_caches() -> None:
     session_policy.cache_clear()
 
 
-def rate(run: Callable[[int], None], batch: int, seconds: float) -> float:
-    """Operations per second: whole batches until `seconds` have passed."""
-    done = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        run(batch)
-        done += batch
-        now = time.perf_counter()
-        if now >= deadline:
-            return done / (now - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -201,8 +188,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=2000, help="distinct sessions (cold)")
     args = parser.parse_args()
 
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    pin_to_one_core()
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/bench.db")

@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,9 @@ from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, serve_bare, wait_for  # noqa: E402
+
 GOAL_RATIO = 0.6
 WORKERS = 2
 
@@ -47,40 +49,6 @@ bare_app = Flask("bare")
 @bare_app.get("/ping")
 def ping() -> str:
     return "ok"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, path: str, deadline: float = 30.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", path)
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on port {port}")
-
-
-def serve_bare(port: int) -> None:
-    """gunicorn exactly as `gateway serve` configures it, loading the bare app."""
-    from gateway.server import GatewayServer
-    from gateway.settings import Settings
-
-    class BareServer(GatewayServer):
-        def load(self) -> Any:
-            return bare_app
-
-    settings = Settings.from_env({"GATEWAY_BIND": f"127.0.0.1:{port}",
-                                  "GATEWAY_WORKERS": str(WORKERS)})
-    BareServer(settings).run()
 
 
 # --- load generation -----------------------------------------------------------------
@@ -205,7 +173,7 @@ def main() -> None:
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        serve_bare(args.serve_bare)
+        serve_bare(bare_app, args.serve_bare, WORKERS)
         return
 
     from bench.bench_authorize import CONFIG

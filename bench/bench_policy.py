@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -78,15 +77,6 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("s3:GetObject", "arn:aws:s3:::data/teams/red/report.csv", {}),
     ("ec2:DescribeInstances", "*", {"aws:SourceIp": "198.51.100.7"}),
 ]
-
-
-def pin_to_one_core() -> str:
-    """Pin this process to one CPU so the figure is per core; say which."""
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned (no sched_setaffinity)"
-    cpu = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"pinned to CPU {cpu}"
 
 
 def time_per_op(body: Callable[[int], None], seconds: float) -> float:
@@ -182,6 +172,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "policy.json")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from bench.common import pin_to_one_core
+
     pinned = pin_to_one_core()
     bodies = measurements()
     raw: dict[str, list[float]] = {name: [] for name in bodies}

@@ -33,7 +33,7 @@ warnings.filterwarnings("ignore")
 
 import requests  # noqa: E402
 
-from tests.conftest import free_port  # noqa: E402
+from bench.common import free_port  # noqa: E402
 from tests.sources.saml import forge  # noqa: E402
 
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")

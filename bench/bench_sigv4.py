@@ -23,11 +23,9 @@ import argparse
 import hashlib
 import hmac
 import json
-import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +38,7 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials as BotoCredentials  # noqa: E402
 
+from bench.common import pin_to_one_core, rate  # noqa: E402
 from gateway.sts import credentials as creds_module  # noqa: E402
 from gateway.sts import sigv4  # noqa: E402
 from gateway.sts.authenticate import authenticate  # noqa: E402
@@ -103,19 +102,6 @@ def clear_caches() -> None:
     sigv4.signing_key.cache_clear()
 
 
-def rate(run: Callable[[int], None], batch: int, seconds: float) -> float:
-    """Operations per second: whole batches until `seconds` have passed."""
-    done = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        run(batch)
-        done += batch
-        now = time.perf_counter()
-        if now >= deadline:
-            return done / (now - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -123,8 +109,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=3000, help="distinct sessions (cold)")
     args = parser.parse_args()
 
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    pin_to_one_core()
 
     keyring = Keyring.generate(WHEN - timedelta(days=1))
     now = WHEN + timedelta(seconds=5)

@@ -28,14 +28,12 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import yaml
@@ -43,6 +41,9 @@ from flask import Flask, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, serve_bare, wait_for  # noqa: E402
+
 WORKERS = 2
 GOALS = {"vs_bare": 0.55, "vs_moto": 8.0, "p99_ms_at_80pct": 25.0}
 ACCOUNT = "111111111111"
@@ -57,39 +58,6 @@ _BARE_XML = ("<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResul
 @bare_app.post("/sts")
 def bare_sts() -> Response:
     return Response(_BARE_XML, mimetype="text/xml")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int, method: str, path: str, deadline: float = 30.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request(method, path)
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on port {port}")
-
-
-def serve_bare(port: int) -> None:
-    """gunicorn exactly as `gateway serve` configures it, loading the bare app."""
-    from gateway.server import GatewayServer
-    from gateway.settings import Settings
-
-    class BareServer(GatewayServer):
-        def load(self) -> Any:
-            return bare_app
-
-    BareServer(Settings.from_env({"GATEWAY_BIND": f"127.0.0.1:{port}",
-                                  "GATEWAY_WORKERS": str(WORKERS)})).run()
 
 
 def config(issuer: str, client_id: str) -> str:
@@ -169,7 +137,7 @@ def main() -> None:
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        serve_bare(args.serve_bare)
+        serve_bare(bare_app, args.serve_bare, WORKERS)
         return
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -225,9 +193,9 @@ def main() -> None:
             processes.append(subprocess.Popen(
                 [str(moto), "-H", "127.0.0.1", "-p", str(moto_port)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            wait_for(gw_port, "GET", "/healthz")
-            wait_for(bare_port, "GET", "/")
-            wait_for(moto_port, "GET", "/")
+            wait_for(gw_port, "/healthz")
+            wait_for(bare_port, "/")
+            wait_for(moto_port, "/")
             check_once(gw_port, lines[0], "<SubjectFromWebIdentityToken>user-00000<")
             check_once(bare_port, lines[0], "AssumeRoleWithWebIdentityResult")
             check_once(moto_port, lines[0], "<AccessKeyId>", "/")
