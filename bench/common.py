@@ -5,9 +5,32 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass
+class Row:
+    """One line of `bench/run`'s table: a figure, its same-run baseline, and the goal.
+
+    Every bench module exposes `measure(runs: int) -> list[Row]`; `bench/run` calls them
+    all, prints one table and saves the rows (with `raw`) as JSON.
+    """
+
+    path: str  # what was measured, e.g. "AssumeRoleWithWebIdentity over HTTP"
+    figure: str  # the figure in words with its unit, e.g. "4,210 req/s (median of 5)"
+    baseline: str  # the baseline measured in the same run, e.g. "bare Flask 7,650 req/s"
+    ratio: float | None  # value / baseline where the goal is a ratio, else None
+    goal: str  # e.g. ">= 0.55x bare Flask"
+    passed: bool
+    raw: dict[str, Any] = field(default_factory=dict)  # every raw number, for comparison
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
 
 
 def pin_to_one_core() -> str:
@@ -62,5 +85,6 @@ def serve_bare(app: Any, port: int, workers: int) -> None:
         def load(self) -> Any:
             return app
 
-    BareServer(Settings.from_env({"GATEWAY_BIND": f"127.0.0.1:{port}",
-                                  "GATEWAY_WORKERS": str(workers)})).run()
+    BareServer(
+        Settings.from_env({"GATEWAY_BIND": f"127.0.0.1:{port}", "GATEWAY_WORKERS": str(workers)})
+    ).run()
