@@ -1,7 +1,7 @@
 """Compiled IAM policy decisions per second, beside a plain dict-lookup loop from the same run.
 
 Run: .venv/bin/python bench/bench_policy.py [--runs 7] [--seconds 0.4]
-Writes the raw numbers to bench/results/policy.json.
+Writes the raw numbers to bench/results/policy.json; `measure` gives bench/run its row.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_PER_SECOND = 100_000
+BASELINE = "dict lookup loop (baseline)"
+DECISION = "policy decision, compiled"
 
 # A typical role: 5 statements, 2 conditions, one variable.
 ROLE_POLICY = {
@@ -149,8 +151,8 @@ def measurements() -> dict[str, Callable[[int], None]]:
             parse_policy(document, kind="identity")
 
     return {
-        "dict lookup loop (baseline)": baseline,
-        "policy decision, compiled": decision,
+        BASELINE: baseline,
+        DECISION: decision,
         "decision + building the context": decision_with_context,
         "trust decision (SAML + TagSession)": trust_decision,
         "parse + compile the role policy": compile_policy,
@@ -165,12 +167,8 @@ def human_time(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="repetitions; the median is printed")
-    parser.add_argument("--seconds", type=float, default=0.4, help="target length of one run")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "policy.json")
-    args = parser.parse_args()
+def run(runs: int, seconds: float) -> tuple[str, dict[str, list[float]]]:
+    """Seconds per operation of every measurement, `runs` times each, interleaved."""
     sys.path.insert(0, str(ROOT))
     from bench.common import pin_to_one_core
 
@@ -178,11 +176,48 @@ def main() -> int:
     bodies = measurements()
     raw: dict[str, list[float]] = {name: [] for name in bodies}
     # Interleave the measurements so drift on a noisy machine hits them all alike.
-    for _ in range(args.runs):
+    for _ in range(runs):
         for name, body in bodies.items():
-            raw[name].append(time_per_op(body, args.seconds))
+            raw[name].append(time_per_op(body, seconds))
+    return pinned, raw
+
+
+def measure(runs: int) -> list[Any]:
+    """`bench/run`'s row: compiled decisions per second on one core."""
+    sys.path.insert(0, str(ROOT))
+    from bench.common import Row, per_second, quick
+
+    pinned, raw = run(runs, 0.1 if quick() else 0.4)
     medians = {name: statistics.median(values) for name, values in raw.items()}
-    baseline = medians["dict lookup loop (baseline)"]
+    rate = 1 / medians[DECISION]
+    baseline = 1 / medians[BASELINE]
+    return [
+        Row(
+            path="Policy decision, compiled (in process, one core)",
+            figure=f"{per_second(rate)} per core",
+            baseline=f"dict lookup loop {per_second(baseline)}",
+            ratio=None,
+            goal=f">= {per_second(GOAL_PER_SECOND)} per core",
+            passed=rate >= GOAL_PER_SECOND,
+            raw={
+                "cpu": pinned,
+                "runs": runs,
+                "seconds_per_op": raw,
+                "per_second_median": {name: 1 / v for name, v in medians.items()},
+            },
+        )
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="repetitions; the median is printed")
+    parser.add_argument("--seconds", type=float, default=0.4, help="target length of one run")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "policy.json")
+    args = parser.parse_args()
+    pinned, raw = run(args.runs, args.seconds)
+    medians = {name: statistics.median(values) for name, values in raw.items()}
+    baseline = medians[BASELINE]
     print(
         f"IAM policy decisions: Python {platform.python_version()}, {pinned}, "
         f"median of {args.runs} runs"
@@ -193,7 +228,7 @@ def main() -> int:
             f"{name:<36} {human_time(seconds):>10} {1 / seconds:>12,.0f} "
             f"{seconds / baseline:>11.1f}x"
         )
-    rate = 1 / medians["policy decision, compiled"]
+    rate = 1 / medians[DECISION]
     passed = rate >= GOAL_PER_SECOND
     print(
         f"goal: compiled policy decision ≥ {GOAL_PER_SECOND:,}/s on one core: "
@@ -209,10 +244,10 @@ def main() -> int:
         "runs": args.runs,
         "seconds_per_op": raw,
         "median_seconds_per_op": medians,
-        "baseline": "dict lookup loop (baseline)",
+        "baseline": BASELINE,
         "ratio_to_baseline": {name: value / baseline for name, value in medians.items()},
         "goal": {
-            "measurement": "policy decision, compiled",
+            "measurement": DECISION,
             "per_second": GOAL_PER_SECOND,
             "achieved_per_second": rate,
             "pass": passed,

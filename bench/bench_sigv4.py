@@ -13,8 +13,9 @@ signed POST GetCallerIdentity:
 beside baselines measured in the same run: a bare HMAC-SHA256 of the same
 canonical request (the floor any verifier pays) and botocore signing the same
 request (what the client spends). Medians of several runs; raw numbers go to
-bench/results/sigv4.json. The issue's goal is >= 20,000/s per core once the
-revocation check and the policy decision are added, so this must leave room.
+bench/results/sigv4.json; `measure` gives bench/run its rows. The issue's goal is
+>= 20,000/s per core once the revocation check and the policy decision are added, so
+this must leave room.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials as BotoCredentials  # noqa: E402
 
-from bench.common import pin_to_one_core, rate  # noqa: E402
+from bench.common import Row, per_second, pin_to_one_core, quick, rate  # noqa: E402
 from gateway.sts import credentials as creds_module  # noqa: E402
 from gateway.sts import sigv4  # noqa: E402
 from gateway.sts.authenticate import authenticate  # noqa: E402
@@ -102,13 +103,14 @@ def clear_caches() -> None:
     sigv4.signing_key.cache_clear()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--seconds", type=float, default=0.5)
-    parser.add_argument("--sessions", type=int, default=3000, help="distinct sessions (cold)")
-    args = parser.parse_args()
+WARM = "authenticate, warm (same session)"
+COLD = "authenticate, cold (new session each)"
+HMAC_FLOOR = "baseline: bare HMAC-SHA256 of the canonical request"
+BOTOCORE = "baseline: botocore SigV4Auth signing the request"
 
+
+def run(runs: int, seconds: float, sessions: int) -> dict[str, list[float]]:
+    """Operations per second of every case, `runs` times each, interleaved."""
     pin_to_one_core()
 
     keyring = Keyring.generate(WHEN - timedelta(days=1))
@@ -116,7 +118,7 @@ def main() -> None:
     first = claims(0)
     one = mint(keyring, first)
     request = sign(one)
-    sessions = [sign(mint(keyring, claims(n))) for n in range(1, args.sessions + 1)]
+    signed = [sign(mint(keyring, claims(n))) for n in range(1, sessions + 1)]
     parts = sigv4.parse_request(request)
     canonical = sigv4.canonical_request(request, parts).encode()
     hmac_key = hashlib.sha256(b"bench").digest()
@@ -132,7 +134,7 @@ def main() -> None:
 
     def cold(n: int) -> None:
         clear_caches()
-        for req in sessions[:n]:
+        for req in signed[:n]:
             authenticate(req, keyring, service="sts", now=now)
 
     def verify_only(n: int) -> None:
@@ -154,27 +156,60 @@ def main() -> None:
             boto_signer.add_auth(boto_request(one))
 
     cases: dict[str, tuple[Callable[[int], None], int]] = {
-        "authenticate, warm (same session)": (warm, 500),
-        "authenticate, cold (new session each)": (cold, args.sessions),
+        WARM: (warm, 500),
+        COLD: (cold, sessions),
         "sigv4.verify only (secret given)": (verify_only, 500),
         "session token open only (uncached)": (open_cold, 500),
-        "baseline: bare HMAC-SHA256 of the canonical request": (bare_hmac, 2000),
-        "baseline: botocore SigV4Auth signing the request": (botocore_sign, 200),
+        HMAC_FLOOR: (bare_hmac, 2000),
+        BOTOCORE: (botocore_sign, 200),
     }
     results: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(args.runs):
-        for name, (run, batch) in cases.items():  # interleaved: drift hits every case alike
-            results[name].append(rate(run, batch, args.seconds))
+    for _ in range(runs):
+        for name, (loop, batch) in cases.items():  # interleaved: drift hits every case alike
+            results[name].append(rate(loop, batch, seconds))
     clear_caches()
+    return results
+
+
+def measure(runs: int) -> list[Row]:
+    """`bench/run`'s rows: warm (the goal's part) and cold (information)."""
+    seconds, sessions = (0.15, 1000) if quick() else (0.5, 3000)
+    results = run(runs, seconds, sessions)
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    raw = {"runs": runs, "seconds_per_run": seconds, "distinct_sessions": sessions,
+           "ops_per_second": results, "median_ops_per_second": medians}
+    floor = f"bare HMAC-SHA256 {per_second(medians[HMAC_FLOOR])}"
+    return [
+        Row(path="SigV4 verify + token open, in process, warm session (one core)",
+            figure=f"{per_second(medians[WARM])} per core", baseline=floor, ratio=None,
+            goal=f">= {per_second(GOAL_PER_SECOND)} per core (leaving room for revocation "
+                 "and decision)",
+            passed=medians[WARM] >= GOAL_PER_SECOND, raw=raw),
+        Row(path="SigV4 verify + token open, in process, first request of each session",
+            figure=f"{per_second(medians[COLD])} per core",
+            baseline=f"botocore signing {per_second(medians[BOTOCORE])}",
+            ratio=medians[COLD] / medians[BOTOCORE],
+            goal="information: caches cold (compare with the client's own signing)",
+            passed=True, raw={}),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--sessions", type=int, default=3000, help="distinct sessions (cold)")
+    args = parser.parse_args()
+    results = run(args.runs, args.seconds, args.sessions)
 
     medians = {name: statistics.median(values) for name, values in results.items()}
-    floor = medians["baseline: bare HMAC-SHA256 of the canonical request"]
+    floor = medians[HMAC_FLOOR]
     print(f"python {platform.python_version()} on {platform.machine()}, one core, "
           f"{args.runs} runs x {args.seconds}s, medians")
     print(f"{'case':55} {'ops/s':>10} {'us/op':>8} {'x bare HMAC':>12}")
     for name, value in medians.items():
         print(f"{name:55} {value:10.0f} {1e6 / value:8.1f} {value / floor:12.3f}")
-    for label in ("authenticate, warm (same session)", "authenticate, cold (new session each)"):
+    for label in (WARM, COLD):
         left = 1e6 / GOAL_PER_SECOND - 1e6 / medians[label]
         print(f"{label}: leaves {left:.1f} us of the {1e6 / GOAL_PER_SECOND:.0f} us budget "
               f"(goal {GOAL_PER_SECOND}/s) for the revocation check and the policy decision")

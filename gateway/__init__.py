@@ -20,11 +20,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gateway.config_cache import ConfigCache
 from gateway.runtime import Runtime, StartupError, loader
 from gateway.settings import Settings
+from gateway.sources import outbound
 from gateway.state.client import connect
 from gateway.state.embedded import EmbeddedRedis
 from gateway.state.keys import Keys
 from gateway.state.revocations import Revocations
 from gateway.state.sessions import RedisSessionInterface
+from gateway.store import audit
 from gateway.sts.keyring import KeyringError
 
 __all__ = ["StartupError", "create_app"]
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         people,
         portal,
         ratelimit,
+        request_limits,
         saml,
         sts,
         token_exchange,
@@ -62,8 +65,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
+    outbound.configure(settings.idp_timeout)
 
     engine = _database(settings)
+    # Audit events outlive a database outage in a local spool (docs/decisions/0010).
+    audit.open_writer(engine, settings.var_dir / "audit-spool")
     store, redis_url = _redis(settings)
     keys = Keys(settings.redis_prefix)
     secret = _master_key(settings, engine)
@@ -102,14 +108,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (ops.bp, portal.bp, sts.bp, api_authorize.bp, openapi.bp, oidc.bp,
                       token_exchange.bp, saml.bp, console.bp, admin.bp):
         app.register_blueprint(blueprint)
-    # Hooks in this order: rate limits see requests before the sign-in and CSRF checks.
+    # Hooks in this order: size limits, then rate limits, before sign-in and CSRF checks.
+    request_limits.init(app)
     ratelimit.init(app)
     people.init(app)
     csrf.init(app)
     return app
 
 
-def _database(settings: Settings) -> Engine:
+def _database(settings: Settings, *, upgrade: bool = False) -> Engine:
+    """The engine, checked reachable and at the current schema (`upgrade`: migrate it)."""
     from gateway.store import migrate
     from gateway.store.db import make_engine
 
@@ -118,9 +126,11 @@ def _database(settings: Settings) -> Engine:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        if engine.url.get_backend_name() == "sqlite":
+        # Checked first: a current schema (every worker's start) then needs no Alembic.
+        current = migrate.is_up_to_date(engine)
+        if not current and (upgrade or engine.url.get_backend_name() == "sqlite"):
             migrate.upgrade(engine)
-        elif not migrate.is_up_to_date(engine):
+        elif not current:
             raise StartupError(
                 f"the database at {where} is not at the current schema; "
                 "run `gateway db upgrade` first"
@@ -166,6 +176,9 @@ def _instrument(app: Flask) -> None:
     """Request ids, timing, metrics and the security headers on every response."""
     from gateway import metrics
 
+    # Served as https (GATEWAY_BASE_URL): browsers must never try plain HTTP again.
+    hsts = app.extensions["gateway"].settings.secure_cookies
+
     @app.before_request
     def start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
@@ -184,6 +197,8 @@ def _instrument(app: Flask) -> None:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
+        if hsts:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if response.mimetype == "text/html":
             headers.setdefault("Content-Security-Policy", _CSP)
             headers.setdefault("X-Frame-Options", "DENY")

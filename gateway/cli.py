@@ -89,10 +89,11 @@ def db() -> None:
 @_fail_cleanly
 def db_upgrade() -> None:
     """Apply every pending migration to GATEWAY_DATABASE_URL."""
+    from gateway import _database
     from gateway.store import migrate
 
-    engine = _engine(_settings())
-    migrate.upgrade(engine)
+    # Not `_engine`: that refuses a database whose schema is behind, which this fixes.
+    engine = _database(_settings(), upgrade=True)
     click.echo(f"database at revision {migrate.current_revision(engine)}")
 
 

@@ -36,6 +36,9 @@ CREDENTIALS_ISSUED = Counter(
 CREDENTIALS_REFUSED = Counter(
     "gateway_credentials_refused_total", "Credential requests refused", ["action", "code"]
 )
+RATE_LIMITED = Counter(
+    "gateway_rate_limited_total", "Requests refused by a rate limit", ["scope"]
+)
 AUTHORIZE_DECISIONS = Counter(
     "gateway_authorize_decisions_total",
     "Authorization API answers: allow/deny by reason, or refused by AWS error code",

@@ -7,12 +7,14 @@ again at that moment and the issuance is audited like any STS call.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.identity import FederatedIdentity
 from gateway.roles import eligible_roles
 from gateway.roles.resolve import assume_action
+from gateway.sources import disabled
 from gateway.store.snapshot import Role, Snapshot
 from gateway.sts.actions import Env
 from gateway.sts.errors import AccessDenied
@@ -47,8 +49,11 @@ class Offers:
 
 def offers_for(identity: FederatedIdentity, snapshot: Snapshot, now: datetime) -> Offers:
     """Every candidate role, allowed or not, sorted by account and name."""
-    if identity.provider not in snapshot.providers_by_name:
+    provider = snapshot.providers_by_name.get(identity.provider)
+    if provider is None:
         return Offers((), (), "Your identity provider is no longer configured.")
+    if not provider.enabled:
+        return Offers((), (), disabled.sign_in_refused(provider))
     eligibility = eligible_roles(identity, snapshot, now)
     out: list[Offer] = []
     for candidate in eligibility.candidates:
@@ -69,18 +74,21 @@ def offers_for(identity: FederatedIdentity, snapshot: Snapshot, now: datetime) -
 
 
 def mint(identity: FederatedIdentity, role_arn: str, env: Env, *, session_name: str,
-         duration: int | None = None) -> Issued:
+         duration: int | None = None, detail: Mapping[str, object] | None = None) -> Issued:
     """Credentials for one offered role (trust policy and durations checked again).
 
     Only roles the identity was mapped to (Role attribute or mapping rule) may be minted:
     a trust policy that trusts the whole provider does not make every role an offer.
     """
     provider = env.snapshot.providers_by_name[identity.provider]
-    offered = {c.role.arn for c in eligible_roles(identity, env.snapshot, env.now).candidates}
+    offered = {c.role.arn: c.via
+               for c in eligible_roles(identity, env.snapshot, env.now).candidates}
     if role_arn not in offered:
         raise AccessDenied(
             f"Not authorized to perform {assume_action(provider)}",
             detail=f"{role_arn} is not mapped to this identity",
         )
+    # The rule that fired goes into the issuance record (the admin trail shows it).
     return assume_for_identity(identity, provider, role_arn, env, session_name=session_name,
-                               duration=duration)
+                               duration=duration,
+                               detail={"via": offered[role_arn], **(detail or {})})

@@ -1,10 +1,12 @@
-"""`gateway serve`: gunicorn running the app with workers and bind from settings."""
+"""`gateway serve`: gunicorn running the app with workers, threads and bind from settings."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
+import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -47,7 +49,11 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bind": self.settings.bind,
             "workers": self.settings.workers,
-            "worker_class": "sync",
+            # Threads, not one request per process: an exchange spends most of its time
+            # waiting on Redis and the audit commit, and threads waiting together share
+            # one commit (docs/decisions/0009-performance.md, "Server").
+            "worker_class": "gthread",
+            "threads": self.settings.threads,
             "timeout": 30,
             "graceful_timeout": 20,
             "keepalive": 5,
@@ -62,9 +68,18 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from gateway import create_app
+        from gateway import StartupError, create_app
 
-        return create_app(self.settings)
+        # `prepare` checked the stores in the master, so a worker that cannot start is
+        # one (re)started while the database or Redis is away: it waits for them. Failing
+        # would make gunicorn halt the whole server ("Worker failed to boot") and take the
+        # workers still serving from their cached configuration down with it.
+        while True:
+            try:
+                return create_app(self.settings)
+            except StartupError as exc:
+                logging.getLogger(__name__).warning("worker waiting to start: %s", exc)
+                time.sleep(1)
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -80,6 +80,11 @@ class Settings:
         "GATEWAY_CLOCK_SKEW", "120", "Seconds of clock skew allowed on assertions and tokens."
     )
     workers: int = _meta("GATEWAY_WORKERS", "2", "gunicorn worker processes (1-64).")
+    threads: int = _meta(
+        "GATEWAY_THREADS", "8",
+        "Request threads per worker (1-64): requests waiting on Redis or the database let "
+        "others run, and their audit events share commits.",
+    )
     trusted_proxies: int = _meta(
         "GATEWAY_TRUSTED_PROXIES", "0",
         "Reverse proxies in front whose X-Forwarded-* headers are trusted (0-5).",
@@ -91,15 +96,38 @@ class Settings:
     )
     rate_limit_address: str = _meta(
         "GATEWAY_RATE_LIMIT_ADDRESS", "300/minute",
-        "Token exchanges (AssumeRoleWithWebIdentity, /api/v1/token) per client address.",
+        "Token exchanges (AssumeRoleWithWebIdentity, AssumeRoleWithSAML, /api/v1/token) "
+        "per client address.",
     )
     rate_limit_subject: str = _meta(
         "GATEWAY_RATE_LIMIT_SUBJECT", "60/minute",
         "Token exchanges per signed-in subject (issuer + subject).",
     )
+    rate_limit_signin_address: str = _meta(
+        "GATEWAY_RATE_LIMIT_SIGNIN_ADDRESS", "300/minute",
+        "Browser sign-in requests (starts, SAML ACS, OIDC callbacks) per client address.",
+    )
+    rate_limit_signin_subject: str = _meta(
+        "GATEWAY_RATE_LIMIT_SIGNIN_SUBJECT", "30/minute",
+        "Completed browser sign-ins per person (issuer + subject).",
+    )
+    rate_limit_sts_address: str = _meta(
+        "GATEWAY_RATE_LIMIT_STS_ADDRESS", "3000/minute",
+        "SigV4-signed STS calls (AssumeRole, GetCallerIdentity, ...) per client address.",
+    )
+    rate_limit_sts_subject: str = _meta(
+        "GATEWAY_RATE_LIMIT_STS_SUBJECT", "600/minute",
+        "SigV4-signed STS calls per person behind the access key (else per session).",
+    )
     config_reload_interval: float = _meta(
         "GATEWAY_CONFIG_RELOAD_INTERVAL", "0.5",
         "Seconds between checks of the config version in Redis (0.05-1).",
+    )
+    idp_timeout: float = _meta(
+        "GATEWAY_IDP_TIMEOUT", "5",
+        "Seconds a call to an identity provider (SAML metadata, OpenID discovery and keys, "
+        "token endpoint, Graph and Amazon profile) may take in all before the person or app "
+        "gets IDPCommunicationError or a 503 page (0.5-30).",
     )
 
     @classmethod
@@ -251,11 +279,17 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "session_lifetime": _int(60, 86400),
     "clock_skew": _int(0, 600),
     "workers": _int(1, 64),
+    "threads": _int(1, 64),
     "trusted_proxies": _int(0, 5),
     "revocation_fail_mode": _choice("closed", "open"),
     "rate_limit_address": _rate,
     "rate_limit_subject": _rate,
+    "rate_limit_signin_address": _rate,
+    "rate_limit_signin_subject": _rate,
+    "rate_limit_sts_address": _rate,
+    "rate_limit_sts_subject": _rate,
     "config_reload_interval": _float(0.05, 1.0),
+    "idp_timeout": _float(0.5, 30.0),
 }
 
 FIELDS: tuple[Setting, ...] = tuple(f.metadata["setting"] for f in fields(Settings))

@@ -12,11 +12,26 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from gateway import create_app
 from gateway.settings import Settings
 from gateway.state.embedded import redis_server_binary
+
+# Hypothesis profiles. `ci` (the default) bounds each property for CI; the fuzz tests
+# (tests/fuzz) take their example counts from it. `pytest --hypothesis-profile=long`
+# digs deeper locally. The deadline is no performance goal: it catches a parser that
+# hangs or goes quadratic on a few kilobytes.
+_FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
+hypothesis_settings.register_profile(
+    "ci", max_examples=200, deadline=10_000, suppress_health_check=_FUZZ_HEALTH
+)
+hypothesis_settings.register_profile(
+    "long", max_examples=5_000, deadline=10_000, suppress_health_check=_FUZZ_HEALTH
+)
+hypothesis_settings.load_profile("ci")
 
 
 def free_port() -> int:
@@ -28,10 +43,13 @@ def free_port() -> int:
 class RedisServer:
     """A real redis-server on a TCP port that a test may stop and start again."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        # Persistent: an append-only file keeps the data across a stop and start, as a
+        # production Redis restarted by its operator would.
+        self.persistence = ["--appendonly", "yes" if persistent else "no"]
 
     @property
     def url(self) -> str:
@@ -41,7 +59,7 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+             "--save", "", *self.persistence, "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

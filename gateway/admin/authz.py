@@ -40,8 +40,8 @@ def matching_admin_rule(
 ) -> tuple[int, AdminRule] | None:
     """The first admin rule (1-based position) of the identity's provider that matches."""
     provider = snapshot.providers_by_name.get(identity.provider)
-    if provider is None:
-        return None
+    if provider is None or not provider.enabled:
+        return None  # a disabled provider's sessions lose admin rights with it
     for index, rule in enumerate(provider.admin_rules, 1):
         if rule_matches(rule, identity):
             return index, rule

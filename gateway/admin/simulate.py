@@ -5,6 +5,8 @@ claims → FederatedIdentity mapping (`sources.oidc.claims.from_id_token`, or
 `sources.saml.attributes.to_identity` on an assertion built from the pasted
 attributes), then `roles.eligible_roles` with every trust policy evaluated. Nothing is
 verified here (there is no signature to verify), which is why it is only a simulator.
+A pasted SAML response is read by `sources.saml.pasted` (validated like the ACS, or
+marked as not validated) and its identity goes through the same `simulate_identity`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.admin.authz import Admin, admin_for
 from gateway.identity import FederatedIdentity
@@ -27,6 +29,9 @@ from gateway.sources.saml.providers import Idp, IdpPolicy
 from gateway.sources.saml.response import Attribute, Validated
 from gateway.store import audit
 from gateway.store.snapshot import IdentityProvider, MappingRule, Snapshot
+
+if TYPE_CHECKING:
+    from gateway.sources.saml.pasted import Pasted
 
 MAX_CLAIMS = 64 * 1024
 SIMULATED_ID = "simulated"
@@ -55,6 +60,7 @@ class Simulation:
     eligibility: Eligibility
     results: tuple[RoleResult, ...]
     admin: Admin | None
+    pasted: Pasted | None = None  # the SAML response it came from, when one was pasted
 
     @property
     def why_none(self) -> str | None:
@@ -156,11 +162,19 @@ def simulate(
 ) -> Simulation:
     now = now or datetime.now(UTC)
     identity = identity_from_claims(provider, claims, acs_url=acs_url, now=now)
+    return simulate_identity(snapshot, identity, now)
+
+
+def simulate_identity(
+    snapshot: Snapshot, identity: FederatedIdentity, now: datetime, *,
+    pasted: Pasted | None = None,
+) -> Simulation:
+    """The roles, rules, verdicts and duration bounds for an identity, however it was made."""
     eligibility = eligible_roles(identity, snapshot, now)
     results = tuple(
         RoleResult(c, duration_bound(c, identity, now)) for c in eligibility.candidates
     )
-    return Simulation(identity, eligibility, results, admin_for(identity, snapshot))
+    return Simulation(identity, eligibility, results, admin_for(identity, snapshot), pasted)
 
 
 # ---------------------------------------------------------------- recent sign-ins

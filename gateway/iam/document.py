@@ -68,6 +68,7 @@ _ACTION = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?_-]+")
 _HOST = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:/[^\s*?]*)?")
 _POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?:\d{12}|aws):policy/[\w+=,.@/-]+", re.ASCII)
 _JSON_WHITESPACE = " \t\n\r"
+_ACTION_INDEX_LIMIT = 512  # distinct actions remembered per policy (`Policy.statements_for`)
 
 
 class PrincipalMatch(IntEnum):
@@ -194,10 +195,26 @@ class Policy:
     # and whether statements name principals (trust and resource-based policies do).
     label: str = field(init=False, compare=False)
     checks_principal: bool = field(init=False, compare=False)
+    # Lower-cased action → the statements whose Action/NotAction applies to it, filled on
+    # first use: a process asks about few distinct actions, each many times.
+    _by_action: dict[str, tuple[Statement, ...]] = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", self.name or f"{self.kind} policy")
         object.__setattr__(self, "checks_principal", self.kind in ("trust", "resource"))
+        object.__setattr__(self, "_by_action", {})
+
+    def statements_for(self, action_lower: str) -> tuple[Statement, ...]:
+        """The statements whose Action/NotAction applies to an already lower-cased action,
+        in document order (remembered for up to `_ACTION_INDEX_LIMIT` actions)."""
+        found = self._by_action.get(action_lower)
+        if found is None:
+            found = tuple(st for st in self.statements if st.matches_action(action_lower))
+            if len(self._by_action) < _ACTION_INDEX_LIMIT:
+                self._by_action[action_lower] = found
+        return found
 
     def named(self, name: str) -> Policy:
         """The same policy under a name used in explanations."""

@@ -177,9 +177,7 @@ def _scan(policies: Sequence[Policy], ctx: RequestContext) -> _Scan:
     found = _Scan()
     for policy in policies:
         checks_principal = policy.checks_principal
-        for st in policy.statements:
-            if st.action_matcher(action) == st.not_action:
-                continue
+        for st in policy.statements_for(action):
             matcher = st.resource_matcher
             if matcher is not None and matcher(resource, keys) == st.not_resource:
                 continue
@@ -209,9 +207,20 @@ def _scan(policies: Sequence[Policy], ctx: RequestContext) -> _Scan:
 _HOW = {how: how.name.lower() for how in PrincipalMatch}
 
 
+_MATCHED: dict[tuple[str, str, str, str | None], MatchedStatement] = {}
+_MATCHED_LIMIT = 4096
+
+
 def _matched(policy: Policy, st: Statement, how: PrincipalMatch | None) -> MatchedStatement:
     principal_match = _HOW[how] if how is not None and policy.checks_principal else None
-    return MatchedStatement(policy.label, st.label, st.effect, principal_match)
+    key = (policy.label, st.label, st.effect, principal_match)
+    # Immutable values, so one instance per distinct statement serves every decision.
+    found = _MATCHED.get(key)
+    if found is None:
+        found = MatchedStatement(*key)
+        if len(_MATCHED) < _MATCHED_LIMIT:
+            _MATCHED[key] = found
+    return found
 
 
 def _failures(scans: Sequence[_Scan], ctx: RequestContext) -> tuple[FailedCondition, ...]:
@@ -408,6 +417,17 @@ def evaluate_resource(
                 _failures([session] if session is not None else [], ctx),
             )
         return outcome
+    if best is not None and identity.allows and session_ok:
+        # Both sides allow: the caller's own outcome would be "allowed" with exactly these
+        # matches, so it is not built.
+        own = identity.allows + (session.allows if session is not None else [])
+        return _decision(
+            ctx,
+            True,
+            "allowed",
+            f"cross-account: allowed by {rbp_matched[0].policy} and by the caller's own policies",
+            rbp_matched + [_matched(p, s, h) for p, s, h in own],
+        )
     outcome = _identity_outcome(ctx, identity, session)
     if best is None:
         failed = _failures([rbp], ctx) + outcome.failed
@@ -417,24 +437,17 @@ def evaluate_resource(
             else "cross-account: the resource has no policy allowing other accounts"
         )
         return _decision(ctx, False, "resource_policy_no_allow", rule, outcome.matched, failed)
-    if not outcome.allowed:
-        reason = "identity_no_allow" if outcome.reason == "no_allow" else outcome.reason
-        return _decision(
-            ctx,
-            False,
-            reason,
-            "cross-account: the resource policy allows it but the caller's account does not ("
-            + REASONS[outcome.reason]
-            + ")",
-            rbp_matched + list(outcome.matched),
-            outcome.failed,
-        )
+    # The resource policy allows, the caller's own permissions do not.
+    reason = "identity_no_allow" if outcome.reason == "no_allow" else outcome.reason
     return _decision(
         ctx,
-        True,
-        "allowed",
-        f"cross-account: allowed by {rbp_matched[0].policy} and by the caller's own policies",
+        False,
+        reason,
+        "cross-account: the resource policy allows it but the caller's account does not ("
+        + REASONS[outcome.reason]
+        + ")",
         rbp_matched + list(outcome.matched),
+        outcome.failed,
     )
 
 

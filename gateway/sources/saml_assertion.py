@@ -13,6 +13,7 @@ from datetime import datetime
 from flask import request
 
 from gateway.identity import FederatedIdentity
+from gateway.sources import web_identity
 from gateway.sources.saml.errors import SamlRefusal
 from gateway.sources.saml.service import accept_for_sts, service
 from gateway.store.snapshot import IdentityProvider, Snapshot
@@ -32,8 +33,10 @@ def identity_from_response(
     except SamlRefusal as exc:
         raise Throttling(detail=exc.code) from None
     try:
-        return accept_for_sts(svc, snapshot, saml_response_b64, principal_arn=principal_arn,
-                              now=now)
+        identity, provider = accept_for_sts(svc, snapshot, saml_response_b64,
+                                            principal_arn=principal_arn, now=now)
     except SamlRefusal as exc:
         svc.spend_budget(_SCOPE, client)
         raise exc.sts_error() from None
+    web_identity.count_subject("sts", identity)
+    return identity, provider

@@ -14,6 +14,7 @@ from datetime import datetime
 from flask import current_app, has_app_context
 
 from gateway.identity import FederatedIdentity
+from gateway.sources import disabled
 from gateway.sources.oidc import amazon, facebook
 from gateway.sources.oidc.id_token import looks_like_jwt, peek
 from gateway.sources.oidc.tokens import identity_from_jwt
@@ -41,7 +42,7 @@ def providers_of_kind(snapshot: Snapshot, kind: str) -> list[IdentityProvider]:
     )
 
 
-def _count_subject(scope: str, identity: FederatedIdentity) -> None:
+def count_subject(scope: str, identity: FederatedIdentity) -> None:
     """The per-subject rate limit, when the app installed one (gateway.web.ratelimit)."""
     if has_app_context():
         hook = current_app.extensions.get("gateway.subject_limit")
@@ -64,7 +65,7 @@ def identity_from_token(
     """
     identity, provider = _validate(token, snapshot, provider_id=provider_id, now=now,
                                    skew=_skew() if skew is None else skew)
-    _count_subject(limit_scope, identity)
+    count_subject(limit_scope, identity)
     return identity, provider
 
 
@@ -81,9 +82,12 @@ def _validate(
             f"ProviderId {provider_id[:64]!r} is not supported: use graph.facebook.com or "
             "www.amazon.com for their access tokens, and omit it for OpenID Connect ID tokens."
         )
-    candidates = providers_of_kind(snapshot, kind)
-    if not candidates:
+    configured = providers_of_kind(snapshot, kind)
+    if not configured:
         raise InvalidIdentityToken(f"No identity provider is configured for {provider_id}")
+    candidates = [p for p in configured if p.enabled]
+    if not candidates:
+        raise InvalidIdentityToken(disabled.tokens_refused(configured[0]), detail=disabled.CODE)
     if kind == "facebook" and looks_like_jwt(token):
         # A Limited Login token presented with Facebook's ProviderId.
         identity, provider = identity_from_jwt(peek(token), snapshot, now=now, skew=skew,

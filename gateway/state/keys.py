@@ -13,8 +13,8 @@
 | `<p>oidc:state:<sha256(state)>`  | OIDC provider, nonce, PKCE, binding| 10 minutes, taken once  |
 | `<p>admin:link:<sha256(token)>`  | unused break-glass admin link      | 1-60 minutes            |
 | `<p>revoked` (sorted set)        | revoked access key ids by expiry   | members pruned at expiry|
-| `<p>revoked:version`             | revocation change counter          | none (a counter)        |
-| `<p>rl:LIMITER/<scope>/<hash>/…` | rate-limit counters (Flask-Limiter)| the limit's window      |
+| `<p>revoked:version`             | revocation change token (random)   | none                    |
+| `<p>rl:<scope>:<hash>`           | rate-limit counters (fixed window) | the limit's window      |
 | `<p>config:version`              | config version (no TTL: a counter) | none                    |
 """
 

@@ -121,6 +121,7 @@ def _provider(row: Any, rules: list[RuleSpec]) -> ProviderSpec:
             )
             for rule in row.admin_rules or ()
         ),
+        enabled=bool(row.enabled),
     )
 
 
@@ -480,6 +481,7 @@ def _provider_row(provider: ProviderSpec) -> dict[str, Any]:
         "client_secret": provider.client_secret,
         "scopes": list(provider.scopes),
         "endpoints": dict(provider.endpoints),
+        "enabled": provider.enabled,
         "admin_rules": [
             {"description": rule.description, "when": _condition_rows(rule.conditions)}
             if rule.description

@@ -162,6 +162,7 @@ class ProviderSpec:
     options: tuple[tuple[str, OptionValue], ...] = ()  # by key
     rules: tuple[RuleSpec, ...] = ()
     admin_rules: tuple[AdminRuleSpec, ...] = ()
+    enabled: bool = True  # False: signs nobody in, its tokens are refused
 
     @property
     def arn(self) -> str:
@@ -251,7 +252,9 @@ _SAML_KEYS: Final = ("metadata_url", "metadata_xml")
 _OIDC_KEYS: Final = (
     "issuer", "client_ids", "client_secret", "scopes", "endpoints", "default_role"
 )
-_PROVIDER_COMMON: Final = ("display_name", "options", "mapping_rules", "admin_rules")
+_PROVIDER_COMMON: Final = (
+    "display_name", "enabled", "options", "mapping_rules", "admin_rules"
+)
 _RULE_KEYS: Final = ("description", "when", "role")
 _CONDITION_KEYS: Final = ("claim", "operator", "value", "values")
 
@@ -590,7 +593,7 @@ def _read_provider(
     kind_specific: tuple[str, ...] = ()
     if kind_value == "saml":
         kind_specific = _SAML_KEYS
-    elif kind_value in OIDC_KINDS:
+    elif isinstance(kind_value, str) and kind_value in OIDC_KINDS:  # a list is not hashable
         kind_specific = _OIDC_KEYS
     provider = reader.mapping(
         raw,
@@ -633,6 +636,9 @@ def _read_provider(
         display_name = reader.string(
             provider["display_name"], join(path, "display_name"), max_length=128
         )
+    enabled = True
+    if provider.get("enabled") is not None:
+        enabled = reader.boolean(provider["enabled"], join(path, "enabled")) is not False
     fields: dict[str, Any] = {}
     if kind == "saml":
         if provider.get("metadata_url") is not None:
@@ -679,6 +685,7 @@ def _read_provider(
         options=options,
         rules=tuple(rules),
         admin_rules=tuple(admin_rules),
+        enabled=enabled,
         **fields,
     )
 
@@ -909,6 +916,8 @@ def provider_document(provider: ProviderSpec) -> dict[str, Any]:
     }
     optional: list[tuple[str, Any]] = [
         ("display_name", provider.display_name),
+        # Written only when false, so files from before the flag round-trip unchanged.
+        ("enabled", None if provider.enabled else False),
         ("metadata_url", provider.metadata_url),
         ("metadata_xml", provider.metadata_xml),
         ("issuer", provider.issuer),

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -81,6 +83,9 @@ class IdentityProvider(Base):
     admin_rules: Mapped[list[dict[str, Any]]] = mapped_column(
         JSONType, default=list, server_default=text("'[]'")
     )
+    # A disabled provider stays configured (rules, trust policies naming it) but signs
+    # nobody in and its tokens are refused; an administrator can enable it again.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     rules: Mapped[list[MappingRule]] = relationship(
         back_populates="provider",

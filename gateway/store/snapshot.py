@@ -82,6 +82,9 @@ class IdentityProvider:
     options: Mapping[str, bool | tuple[str, ...]]
     rules: tuple[MappingRule, ...]  # in evaluation order
     admin_rules: tuple[AdminRule, ...] = ()  # any one matching makes the person an admin
+    # A disabled provider is kept (admin pages, trust policies naming it) but every entry
+    # point refuses it: sign-in, its ACS or callback, and token exchange.
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,4 +235,5 @@ def _provider(spec: ProviderSpec) -> IdentityProvider:
         options=frozen(dict(spec.options)),
         rules=spec.rules,
         admin_rules=spec.admin_rules,
+        enabled=spec.enabled,
     )

@@ -461,14 +461,14 @@ def _principal_fields(claims: SessionClaims) -> Mapping[str, Any]:
     }
 
 
-def explanation(decision: Decision) -> dict[str, str]:
-    """What the resource server may see: the reason, never the caller's policies.
+def explanation(reason: str) -> dict[str, str]:
+    """What the resource server may see of a decision: the reason, never the caller's policies.
 
     The caller's role policies belong to the caller's account, often not the resource
     owner's; the full decision travels only in the encoded message, which principals
     allowed `sts:DecodeAuthorizationMessage` can read.
     """
-    return {"reason": decision.reason, "summary": REASONS[decision.reason]}
+    return {"reason": reason, "summary": REASONS[reason]}
 
 
 def encoded_message(

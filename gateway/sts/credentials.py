@@ -96,6 +96,11 @@ class TamperedToken(InvalidClientTokenId):
 # --- claims -----------------------------------------------------------------------
 
 
+# A process sees few role ARNs, each parsed once: `arn` is read several times for every
+# credential issued and every authorized request.
+_role_ref = lru_cache(maxsize=1024)(parse_role_arn)
+
+
 def new_session_id() -> str:
     """A random id correlating one session's audit events."""
     return secrets.token_urlsafe(12)
@@ -132,12 +137,12 @@ class SessionClaims:
 
     @property
     def role_name(self) -> str:
-        ref = parse_role_arn(self.role_arn)
+        ref = _role_ref(self.role_arn)
         return ref.name if ref else self.role_arn.rsplit("/", 1)[-1]
 
     @property
     def partition(self) -> str:
-        ref = parse_role_arn(self.role_arn)
+        ref = _role_ref(self.role_arn)
         return ref.partition if ref else "aws"
 
     @property

@@ -176,6 +176,9 @@ class Throttling(StsError):
     code = "Throttling"
     status = 400
     default_message = "Rate exceeded"
+    # False when an earlier refusal of the same counter and window was audited already:
+    # a flood of throttled requests must not become a flood of audit rows.
+    audit: bool = True
 
 
 class InternalFailure(StsError):

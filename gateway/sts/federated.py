@@ -4,6 +4,7 @@ and the same issuance for the portal and the RFC 8693 token exchange.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,10 +60,20 @@ def assume_for_identity(
     duration: int | None,
     policy: str | None = None,
     policy_arns: tuple[str, ...] = (),
+    detail: Mapping[str, object] | None = None,
 ) -> Issued:
-    """Trust policy, duration and session policy checked, then credentials minted and audited."""
+    """Trust policy, duration and session policy checked, then credentials minted and audited.
+
+    `detail` joins the issuance's audit record: how the role was mapped (`via`), the
+    portal sign-in it belongs to (`signin_id`), so the admin trail can follow it.
+    """
     action = assume_action(provider)
     denied = AccessDenied(f"Not authorized to perform {action}")
+    if not provider.enabled:
+        # The entry points refuse first in their own words; this holds for any other path
+        # (a portal session that began before the provider was disabled).
+        denied.detail = f"the identity provider {provider.name} is disabled"
+        raise denied
     role = env.snapshot.roles_by_arn.get(role_arn)
     if role is None:
         denied.detail = f"no such role {role_arn}"
@@ -91,7 +102,8 @@ def assume_for_identity(
     )
     credentials, packed = issue(
         env.engine, env.keyring, claims, action=action.removeprefix("sts:"), origin=env.origin,
-        detail={"provider": provider.name, "upstream_id": identity.upstream_id},
+        detail={"provider": provider.name, "upstream_id": identity.upstream_id,
+                **(detail or {})},
     )
     return Issued(credentials, claims, role, packed)
 
@@ -132,7 +144,7 @@ def handle(
     )
     # As in AWS, the role must be one the IdP asserted (or, here, a mapping rule gave);
     # a trust policy trusting the whole provider is not enough on its own.
-    mapped = {c.role.arn for c in eligible_roles(identity, env.snapshot, env.now).candidates}
+    mapped = {c.role.arn: c.via for c in eligible_roles(identity, env.snapshot, env.now).candidates}
     if request.role_arn not in mapped:
         raise AccessDenied(
             "Not authorized to perform sts:AssumeRoleWithSAML",
@@ -142,7 +154,7 @@ def handle(
         identity, provider, request.role_arn, env,
         session_name=identity.session_name or identity.subject,
         duration=request.duration_seconds, policy=request.policy,
-        policy_arns=request.policy_arns,
+        policy_arns=request.policy_arns, detail={"via": mapped[request.role_arn]},
     )
     keys = identity.condition_keys
     return AssumeRoleWithSAMLResult(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,8 +13,10 @@ from gateway.identity import FederatedIdentity
 from gateway.store import audit
 from gateway.store.snapshot import Role
 from gateway.sts.credentials import Credentials, SessionClaims, mint, packed_policy_size_percent
-from gateway.sts.errors import StsError
+from gateway.sts.errors import ServiceUnavailable, StsError, Throttling
 from gateway.sts.keyring import Keyring
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,23 @@ def issue(
     """Mint `claims`; the issuance is durable in the audit trail before this returns."""
     packed = packed_policy_size_percent(claims)  # raises PackedPolicyTooLarge
     credentials = mint(keyring, claims)
+    try:
+        _record_issued(engine, claims, credentials, action, origin, detail)
+    except audit.AuditUnavailable as exc:
+        # Neither the database nor the local spool took the record: nothing is handed out.
+        raise ServiceUnavailable(detail=f"audit trail unavailable: {exc}") from exc
+    metrics.CREDENTIALS_ISSUED.labels(action).inc()
+    return credentials, packed
+
+
+def _record_issued(
+    engine: Engine,
+    claims: SessionClaims,
+    credentials: Credentials,
+    action: str,
+    origin: Origin,
+    detail: dict[str, object] | None,
+) -> None:
     audit.record(
         engine,
         audit.AuditEvent(
@@ -62,8 +82,6 @@ def issue(
             },
         ),
     )
-    metrics.CREDENTIALS_ISSUED.labels(action).inc()
-    return credentials, packed
 
 
 def refuse(
@@ -80,24 +98,30 @@ def refuse(
     detail: dict[str, object] | None = None,
 ) -> None:
     """Record a refusal durably; the caller then answers with `error`."""
-    audit.record(
-        engine,
-        audit.AuditEvent(
-            event_type="credentials.refused",
-            outcome="failure",
-            request_id=origin.request_id,
-            principal_arn=principal_arn,
-            role_arn=role_arn,
-            provider=provider,
-            subject=subject,
-            access_key_id=access_key_id,
-            source_ip=origin.source_ip,
-            user_agent=origin.user_agent,
-            error_code=error.code,
-            detail={"action": action, "message": error.message,
-                    "why": error.detail, **(detail or {})},
-        ),
+    if isinstance(error, Throttling) and not error.audit:
+        metrics.CREDENTIALS_REFUSED.labels(action, error.code).inc()
+        return
+    event = audit.AuditEvent(
+        event_type="credentials.refused",
+        outcome="failure",
+        request_id=origin.request_id,
+        principal_arn=principal_arn,
+        role_arn=role_arn,
+        provider=provider,
+        subject=subject,
+        access_key_id=access_key_id,
+        source_ip=origin.source_ip,
+        user_agent=origin.user_agent,
+        error_code=error.code,
+        detail={"action": action, "message": error.message,
+                "why": error.detail, **(detail or {})},
     )
+    try:
+        audit.record(engine, event)
+    except audit.AuditUnavailable as exc:
+        # The caller refuses anyway (fail closed); an unrecordable refusal must not turn
+        # the answer into another error, so it goes to the log in full instead.
+        log.error("refusal not recorded (%s): %r", exc, event)
     metrics.CREDENTIALS_REFUSED.labels(action, error.code).inc()
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, g, request
 
 from gateway import metrics
+from gateway.iam import Decision
 from gateway.problems import Invalid, Problem
 from gateway.runtime import Runtime, runtime
 from gateway.state.revocations import RevocationStateUnknown
@@ -32,6 +34,7 @@ from gateway.sts.authorize import (
     principal_of,
     verify,
 )
+from gateway.sts.credentials import SessionClaims
 from gateway.sts.errors import ServiceUnavailable, StsError
 from gateway.sts.sigv4 import parse_request
 
@@ -62,10 +65,30 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
     return resp
 
 
-def _answer(body: dict[str, Any]) -> Response:
-    resp = Response(json.dumps(body), status=200, mimetype="application/json")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+def _answer(decision: Decision, claims: SessionClaims, encoded: str | None = None) -> Response:
+    """The decision as JSON: `decision`, `principal`, `explanation` (and `encoded_message`)."""
+    # The principal and the explanation repeat for every request of a session: their JSON
+    # is made once (json.dumps of the whole answer was a tenth of the endpoint's time).
+    text = (
+        f'{{"decision": "{"allow" if decision.allowed else "deny"}", '
+        f'"principal": {_principal_json(claims)}, '
+        f'"explanation": {_explanation_json(decision.reason)}'
+        + ("}" if encoded is None else f', "encoded_message": {json.dumps(encoded)}}}')
+    )
+    return Response(text, 200, _NO_STORE, mimetype="application/json")
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@lru_cache(maxsize=4096)
+def _principal_json(claims: SessionClaims) -> str:
+    return json.dumps(principal_of(claims))
+
+
+@lru_cache(maxsize=64)
+def _explanation_json(reason: str) -> str:
+    return json.dumps(explanation(reason))
 
 
 @bp.post("/api/v1/authorize")
@@ -99,21 +122,14 @@ def authorize_endpoint() -> Response:
     except StsError as exc:
         return _refused(rt, exc, question, caller)
 
-    authorized = Authorized(caller, decision)
-    body: dict[str, Any] = {
-        "decision": "allow" if decision.allowed else "deny",
-        "principal": principal_of(caller.claims),
-        "explanation": explanation(decision),
-    }
     if decision.allowed:
         metrics.AUTHORIZE_DECISIONS.labels("allow", decision.reason).inc()
-        return _answer(body)
-    body["encoded_message"] = encoded_message(
-        loaded.keyring, authorized, question, g.get("request_id", "")
-    )
+        return _answer(decision, caller.claims)
+    authorized = Authorized(caller, decision)
+    sealed = encoded_message(loaded.keyring, authorized, question, g.get("request_id", ""))
     _record_denial(rt, authorized, question)
     metrics.AUTHORIZE_DECISIONS.labels("deny", decision.reason).inc()
-    return _answer(body)
+    return _answer(decision, caller.claims, sealed)
 
 
 def _invalid(problems: list[Problem]) -> Response:

@@ -219,9 +219,13 @@ def _credentials_page(rt: Runtime, user: people.User, shown: Shown, *,
     return Response(body, mimetype="text/html")
 
 
-def _mint(rt: Runtime, user: people.User, role_arn: str, duration: int | None
-          ) -> tuple[Credentials, SessionClaims] | Response:
-    """Credentials for an offered role, or the console page with the refusal."""
+def _mint(rt: Runtime, user: people.User, role_arn: str, duration: int | None, *,
+          refresh: bool = False) -> tuple[Credentials, SessionClaims] | Response:
+    """Credentials for an offered role, or the console page with the refusal.
+
+    The issuance (or refusal) record names this browser's sign-in, and says when it was a
+    **Refresh**: the admin audit trail follows a sign-in through them.
+    """
     now = datetime.now(UTC)
     env = _env(rt, now)
     identity = user.identity
@@ -231,12 +235,15 @@ def _mint(rt: Runtime, user: people.User, role_arn: str, duration: int | None
     if duration is not None and duration < MIN_DURATION:
         return _page(user, error="Pick a session length from the list (15 minutes or more).",
                      status=400)
+    signed_in: dict[str, object] = {"signin_id": user.signin_id}
+    if refresh:
+        signed_in["refresh"] = True
     try:
         issued = offers.mint(identity, role_arn, env, session_name=session_name_for(identity),
-                             duration=duration)
+                             duration=duration, detail=signed_in)
     except StsError as exc:
         refuse(rt.engine, exc, action="Console", origin=env.origin, role_arn=role_arn[:2048],
-               provider=identity.provider, subject=identity.subject)
+               provider=identity.provider, subject=identity.subject, detail=signed_in)
         return _page(user, error=exc.message, status=exc.status)
     signin.track_credentials(rt, user.signin_id, issued.credentials.access_key_id,
                              issued.claims.expires_at)
@@ -250,12 +257,13 @@ def credentials() -> BaseResponse:
     rt = runtime()
     user = _user()
     duration = _duration(request.form.get("duration"))
-    minted = _mint(rt, user, request.form.get("role_arn", ""), duration)
+    refresh = request.form.get("refresh") == "1"
+    minted = _mint(rt, user, request.form.get("role_arn", ""), duration, refresh=refresh)
     if isinstance(minted, Response):
         return minted
     creds, claims = minted
     return _credentials_page(rt, user, _shown(rt, creds, claims), refresh_duration=duration,
-                             refreshed=request.form.get("refresh") == "1")
+                             refreshed=refresh)
 
 
 # ---------------------------------------------------------------- the console page

@@ -16,11 +16,12 @@ from flask import Blueprint, Response, g, redirect, request, session
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.runtime import Runtime, runtime
+from gateway.sources import disabled
 from gateway.sources.oidc import flow
 from gateway.sources.oidc.flow import SignInError
 from gateway.store import audit
 from gateway.store.snapshot import IdentityProvider
-from gateway.web import signin
+from gateway.web import ratelimit, signin
 from gateway.web.errors import error_response
 from gateway.web.redirects import safe_next
 
@@ -53,6 +54,8 @@ def login(name: str) -> BaseResponse:
     provider = _provider(rt, name)
     if provider is None:
         return _unknown(name)
+    if not provider.enabled:
+        return _failed(rt, provider, _disabled(provider))
     binding = session.get(BINDING_KEY)
     if not isinstance(binding, str):
         binding = secrets.token_urlsafe(32)
@@ -77,6 +80,10 @@ def callback(name: str) -> BaseResponse:
         return _unknown(name)
     params = {key: request.args.get(key, "") for key in request.args}
     pending = flow.take(rt.redis, rt.keys, params.get("state", ""))
+    if not provider.enabled:
+        # The pending state is used up above: a sign-in begun before the provider was
+        # disabled cannot be finished by re-enabling it later.
+        return _failed(rt, provider, _disabled(provider))
     binding = session.get(BINDING_KEY)
     try:
         checked = flow.check_response(
@@ -88,13 +95,20 @@ def callback(name: str) -> BaseResponse:
         )
     except SignInError as exc:
         return _failed(rt, provider, exc)
+    throttled = ratelimit.check_signin(identity)  # address + person, one round trip
+    if throttled is not None:
+        return throttled
     # A new session id, and nothing from before sign-in carried over (attack W-03).
-    signin.start(identity, provider, {"kind": provider.kind})
+    signin_id = signin.start(identity, provider, {"kind": provider.kind})
     _audit(rt, provider, "success", subject=identity.subject,
            detail={"issuer": identity.issuer, "upstream_id": identity.upstream_id,
-                   "attributes": signin.audit_attributes(identity)})
+                   "signin_id": signin_id, "attributes": signin.audit_attributes(identity)})
     # `next` was checked when the sign-in began and travelled server-side in Redis.
     return redirect((pending.next if pending else None) or AFTER_SIGN_IN, 303)
+
+
+def _disabled(provider: IdentityProvider) -> SignInError:
+    return SignInError(disabled.CODE, disabled.sign_in_refused(provider), 403)
 
 
 def _failed(rt: Runtime, provider: IdentityProvider, error: SignInError) -> Response:

@@ -1,6 +1,6 @@
 """The sign-in page people see first (`/`, and `/login` with a `next` path).
 
-Every configured identity provider with its name and a badge (the provider's initial,
+Every enabled identity provider with its name and a badge (the provider's initial,
 coloured by kind, from our own stylesheet); the one this browser used last comes first
 and is marked. A person already signed in goes straight to the console.
 """
@@ -53,7 +53,8 @@ def sign_in_page(next_path: str | None) -> Response:
     last = session.get(signin.LAST_PROVIDER_KEY)
     last = last if isinstance(last, str) else None
     providers = sorted(
-        (p for p in snapshot.providers_by_name.values() if p.kind in KIND_LABELS),
+        (p for p in snapshot.providers_by_name.values()
+         if p.kind in KIND_LABELS and p.enabled),
         key=lambda p: (p.name != last, (p.display_name or p.name).lower()),
     )
     body = render_template("index.html", providers=[_choice(p, last) for p in providers],

@@ -29,6 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.runtime import Runtime, runtime
+from gateway.sources import disabled
 from gateway.sources.saml import (
     bindings,
     messages,
@@ -46,7 +47,7 @@ from gateway.sources.saml.providers import Idp
 from gateway.sources.saml.service import Service, SignIn, accept_post, service
 from gateway.store import audit
 from gateway.store.snapshot import IdentityProvider
-from gateway.web import redirects, signin
+from gateway.web import ratelimit, redirects, signin
 from gateway.web.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ def login(name: str) -> BaseResponse:
         return error_response(404, "UnknownProvider",
                               f"There is no SAML identity provider named {name[:64]!r}.")
     try:
+        if not provider.enabled:
+            raise SamlRefusal(disabled.CODE, disabled.sign_in_refused(provider))
         idp = svc.idp(provider, now)
         endpoint = idp.metadata.endpoint("sso", ns.BINDING_REDIRECT)
         if endpoint is None:
@@ -135,6 +138,9 @@ def acs() -> BaseResponse:
         if exc.code != "throttled":
             svc.spend_budget(_ACS_SCOPE, client)
         return _refused(rt, exc, None)
+    throttled = ratelimit.check_signin(result.identity)  # address + person, one round trip
+    if throttled is not None:
+        return throttled
     return _signed_in(rt, svc, result, relay_state)
 
 

@@ -29,6 +29,7 @@ from gateway.sts.protocol import (
     wants_json,
 )
 from gateway.sts.sigv4 import SignedRequest, from_wsgi
+from gateway.web import ratelimit
 
 bp = Blueprint("sts", __name__)
 
@@ -96,6 +97,7 @@ def endpoint() -> Response:
             caller = authenticate(
                 signed_request(request), env.keyring, service="sts", now=now
             )
+            ratelimit.count_subject(ratelimit.SIGNED, ratelimit.signed_subject(caller.claims))
             result = handle_signed(sts_request, caller, env)
         out = render_result(result, request_id=g.request_id, as_json=as_json)
     except RevocationStateUnknown as exc:

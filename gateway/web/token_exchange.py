@@ -36,7 +36,7 @@ from gateway.sts.errors import (
 )
 from gateway.sts.federated import Issued, assume_for_identity
 from gateway.sts.issue import Origin, refuse
-from gateway.web import ratelimit
+from gateway.sts.protocol import decode_form
 
 bp = Blueprint("token_exchange", __name__)
 
@@ -55,6 +55,7 @@ ACTION = "TokenExchange"
 _SINGLE = ("grant_type", "subject_token", "subject_token_type", "audience", "resource",
            "duration_seconds", "provider_id", "role_session_name", "actor_token",
            "requested_token_type", "scope")
+_SINGLE_SET = frozenset(_SINGLE)
 
 
 _SESSION_NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
@@ -75,12 +76,27 @@ class ExchangeError(Exception):
 
 def allowed_origins(snapshot: Snapshot) -> frozenset[str]:
     """Every origin some provider lets browsers exchange its tokens from."""
+    last = _origins_memo
+    if last is not None and last[0] is snapshot:
+        return last[1]
     origins: set[str] = set()
     for provider in snapshot.providers_by_name.values():
         value = provider.options.get(CORS_OPTION)
         if isinstance(value, tuple):
             origins.update(o.rstrip("/") for o in value)
-    return frozenset(origins)
+    found = frozenset(origins)
+    _remember_origins(snapshot, found)
+    return found
+
+
+# The last snapshot's origins: snapshots are immutable and replaced whole on reload, so
+# identity is a complete key, and every exchange would otherwise walk every provider.
+_origins_memo: tuple[Snapshot, frozenset[str]] | None = None
+
+
+def _remember_origins(snapshot: Snapshot, origins: frozenset[str]) -> None:
+    global _origins_memo
+    _origins_memo = (snapshot, origins)
 
 
 def _cors(response: Response, origin: str | None, allowed: frozenset[str]) -> Response:
@@ -121,7 +137,8 @@ def exchange() -> Response:
         if origin_header and origin_header not in allowed:
             raise ExchangeError("invalid_request", "This origin may not call the token "
                                 "endpoint; an administrator can allow it per provider.", 403)
-        ratelimit.limits().hit("token:address", ratelimit.client_address())
+        # The address and subject are counted together once the token is validated
+        # (gateway.web.ratelimit); an address already over is refused before this view.
         params = _params()
         identity, provider = _subject(params, snapshot, now)
         role_arn = _role(params, identity, snapshot, now)
@@ -131,11 +148,6 @@ def exchange() -> Response:
             duration=_duration(params),
         )
         response = jsonify(_body(issued, identity, now))
-    except ratelimit.Throttled as exc:
-        g.retry_after = exc.retry_after
-        response = _error(rt, origin, ExchangeError(
-            "slow_down", "Too many token exchanges; retry later.", 429,
-            cause=Throttling(detail=exc.scope)), identity)
     except ExchangeError as exc:
         response = _error(rt, origin, exc, identity)
     except StsError as exc:
@@ -147,13 +159,16 @@ def _params() -> Mapping[str, str]:
     if request.mimetype != "application/x-www-form-urlencoded":
         raise ExchangeError("invalid_request",
                             "Send the parameters as application/x-www-form-urlencoded.")
-    form = request.form
-    for name in _SINGLE:
-        if len(form.getlist(name)) > 1:
-            raise ExchangeError("invalid_request", f"{name} is given more than once.")
     if request.args:
         raise ExchangeError("invalid_request", "Parameters belong in the body, not the URL.")
-    params = {name: form[name] for name in _SINGLE if name in form}
+    # The STS decoder (strict UTF-8, bounded field count) rather than `request.form`,
+    # whose general multipart-capable parser cost about as much as the RS256 check.
+    params: dict[str, str] = {}
+    for name, value in decode_form(request.get_data(cache=True)):
+        if name in _SINGLE_SET:
+            if name in params:
+                raise ExchangeError("invalid_request", f"{name} is given more than once.")
+            params[name] = value
     if params.get("grant_type") != GRANT_TYPE:
         raise ExchangeError("unsupported_grant_type", f"grant_type must be {GRANT_TYPE}.")
     if "actor_token" in params:

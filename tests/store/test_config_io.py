@@ -492,7 +492,7 @@ BAD_INPUT = [
         "field-of-another-kind",
         _set("identity_providers[0].issuer", "https://idp.example.com"),
         "identity_providers[0].issuer: unknown key (expected one of: name, kind, account,"
-        " display_name, options, mapping_rules, admin_rules, metadata_url, metadata_xml)",
+        " display_name, enabled, options, mapping_rules, admin_rules, metadata_url, metadata_xml)",
     ),
     (
         "oidc-without-issuer",

@@ -42,7 +42,7 @@ def test_revision_is_tracked_and_upgrade_is_repeatable(empty_engine: Engine) -> 
     assert migrate.current_revision(empty_engine) is None
     assert not migrate.is_up_to_date(empty_engine)
     migrate.upgrade(empty_engine)
-    assert migrate.current_revision(empty_engine) == migrate.head_revision() == "0003"
+    assert migrate.current_revision(empty_engine) == migrate.head_revision() == "0004"
     assert migrate.is_up_to_date(empty_engine)
     migrate.upgrade(empty_engine)  # nothing pending: a no-op, not an error
     assert migrate.is_up_to_date(empty_engine)

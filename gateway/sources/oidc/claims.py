@@ -135,5 +135,8 @@ def from_id_token(
 
 def _time(value: Any) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None  # an auth_time no calendar holds (found by tests/fuzz): unknown
     return None

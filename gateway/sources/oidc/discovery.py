@@ -3,6 +3,7 @@ endpoints, and the per-provider `endpoints` overrides that let emulators stand i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -34,6 +35,9 @@ FIXED: Mapping[str, Mapping[str, str]] = {
 }
 DISCOVERY_TTL = (3600.0, 300.0, 86400.0)  # default, lowest, highest seconds
 MAX_ENTRIES = 256
+RETRY = 30.0  # seconds before asking a provider that failed to answer again
+MAX_STALE = 7 * 24 * 3600.0  # how old the last good document may be while the provider is down
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +71,49 @@ class Metadata:
         return "client_secret_basic"
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    fresh_until: float
+    fetched: float
+    document: Mapping[str, Any]
+
+
 class _Cache:
-    """Discovery documents by issuer, each kept for its Cache-Control max-age."""
+    """Discovery documents by issuer, each kept for its Cache-Control max-age.
+
+    When a document is due for a refetch and the provider does not answer, the last
+    good one keeps serving (up to MAX_STALE) and the provider is asked again after
+    RETRY seconds.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Mapping[str, Any]]] = {}
+        self._entries: dict[str, _Entry] = {}
 
     def get(self, issuer: str) -> Mapping[str, Any]:
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(issuer)
-        if entry is not None and entry[0] > now:
-            return entry[1]
+        if entry is not None and entry.fresh_until > now:
+            return entry.document
+        try:
+            document, ttl = self._fetch(issuer)
+        except IDPCommunicationError as exc:
+            if entry is None or now - entry.fetched > MAX_STALE:
+                raise
+            log.warning("%s: keeping the last good discovery document: %s", issuer,
+                        exc.message)
+            with self._lock:
+                self._entries[issuer] = _Entry(now + RETRY, entry.fetched, entry.document)
+            return entry.document
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[issuer] = _Entry(now + ttl, now, document)
+        return document
+
+    @staticmethod
+    def _fetch(issuer: str) -> tuple[Mapping[str, Any], float]:
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         reply = http.get_json(url, what=issuer)
         if not reply.ok:
@@ -93,12 +127,7 @@ class _Cache:
                 f"{issuer}: the discovery document names another issuer",
                 detail=f"issuer in document: {document.get('issuer')!r}",
             )
-        ttl = http.max_age(reply.headers, *DISCOVERY_TTL)
-        with self._lock:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[issuer] = (now + ttl, document)
-        return document
+        return document, http.max_age(reply.headers, *DISCOVERY_TTL)
 
     def clear(self) -> None:
         with self._lock:

@@ -22,7 +22,8 @@ import redis
 import requests
 
 from gateway.identity import FederatedIdentity
-from gateway.sources.oidc import amazon, facebook, google, http
+from gateway.sources import outbound
+from gateway.sources.oidc import amazon, facebook, google
 from gateway.sources.oidc.discovery import Metadata, metadata
 from gateway.sources.oidc.id_token import peek
 from gateway.sources.oidc.tokens import identity_from_jwt, issuers
@@ -241,18 +242,19 @@ def _exchange(
 
     meta = metadata(provider, need=("token_endpoint",))
     client = _client(provider, redirect_uri, meta)
+    timeout = outbound.TIMEOUT
     try:
-        token: Mapping[str, Any] = client.fetch_token(
+        token: Mapping[str, Any] = outbound.within(lambda: client.fetch_token(
             meta.endpoint("token_endpoint"), grant_type="authorization_code", code=code,
-            code_verifier=pending.verifier, timeout=http.TIMEOUT,
-        )
+            code_verifier=pending.verifier, timeout=timeout,
+        ), timeout)
     except OAuthError as exc:
         # invalid_grant: a reused, expired or stolen code, or a wrong PKCE verifier.
         raise IDPRejectedClaim(
             f"{provider.name}: the identity provider refused the authorization code",
             detail=f"{exc.error}: {exc.description}"[:300],
         ) from None
-    except (requests.RequestException, ValueError) as exc:
+    except (requests.RequestException, ValueError, TimeoutError) as exc:
         raise IDPCommunicationError(
             f"{provider.name}: the token endpoint could not be reached",
             detail=type(exc).__name__,

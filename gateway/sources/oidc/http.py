@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 
+from gateway.sources import outbound
 from gateway.sts.errors import IDPCommunicationError
 
-# (connect, read) seconds. A provider that accepts and then stalls must not hold a
-# worker: the whole request fails within about `sum(TIMEOUT)` seconds.
-TIMEOUT: tuple[float, float] = (3.05, 5.0)
 MAX_BODY = 1024 * 1024
 USER_AGENT = "federation-gateway/0.1"
 
@@ -60,17 +60,29 @@ def call(
     headers: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
 ) -> Reply:
-    """One request expecting a JSON object back; `what` names the provider in errors."""
-    try:
+    """One request expecting a JSON object back; `what` names the provider in errors.
+
+    The whole call, connection to last byte, ends within GATEWAY_IDP_TIMEOUT seconds.
+    """
+    timeout = outbound.TIMEOUT
+    deadline = time.monotonic() + timeout
+
+    def fetch() -> tuple[requests.Response, bytes]:
         response = session().request(
             method, url, params=params, data=data, headers=dict(headers or {}), auth=auth,
-            timeout=TIMEOUT, allow_redirects=False, stream=True,
+            timeout=timeout, allow_redirects=False, stream=True,
         )
         try:
-            raw = response.raw.read(MAX_BODY + 1, decode_content=True)
+            return response, outbound.read_capped(
+                lambda n: response.raw.read1(n, decode_content=True), MAX_BODY, deadline
+            )
         finally:
             response.close()
-    except requests.RequestException as exc:
+
+    try:
+        response, raw = outbound.within(fetch, timeout)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        # OSError includes TimeoutError (the deadline); urllib3's errors come from the body.
         raise IDPCommunicationError(
             f"{what}: the identity provider could not be reached",
             detail=f"{method} {url}: {type(exc).__name__}",

@@ -5,10 +5,15 @@ keys), but no more than once per `MIN_REFETCH` seconds per key set, so a flood o
 tokens with random kids cannot turn the gateway into a JWKS-fetching amplifier (the
 authlib 1.9 gap). Only the configured or discovered `jwks_uri` is ever fetched: the
 token's own `jku`, `x5u`, `jwk` and `x5c` headers are never read.
+
+When a key set is due for a refetch and the provider does not answer, the last good
+keys keep verifying (for up to `MAX_STALE`) and the provider is asked again only after
+`MIN_REFETCH` seconds, so an outage costs one slow request per interval, not every one.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -22,8 +27,10 @@ from gateway.sources.oidc import http
 from gateway.sts.errors import IDPCommunicationError, InvalidIdentityToken
 
 PublicKey = RSAKey | ECKey
+log = logging.getLogger(__name__)
 
-MIN_REFETCH = 30.0  # seconds between refetches of one key set on unknown kids
+MIN_REFETCH = 30.0  # seconds between fetches of one key set (unknown kids, failures)
+MAX_STALE = 7 * 24 * 3600.0  # how old the last good key set may be while the provider is down
 TTL = (3600.0, 60.0, 86400.0)  # default, lowest, highest seconds (Cache-Control honoured)
 MIN_RSA_BITS = 2048
 MAX_KEYS = 100
@@ -39,6 +46,8 @@ class _Entry:
     fetched: float
     fresh_until: float
     lock: threading.Lock = field(default_factory=threading.Lock)
+    attempted: float = 0.0  # the last fetch, successful or not
+    failing: bool = False  # the last fetch failed: keys are the last good ones
 
 
 def compatible(alg: str, key: PublicKey) -> bool:
@@ -94,9 +103,14 @@ class KeySets:
         """The key that must have signed a token with this header, or InvalidIdentityToken."""
         entry = self._entry(uri, what)
         key = self._pick(entry, kid, alg)
-        if key is None and time.monotonic() - entry.fetched >= MIN_REFETCH:
+        if key is None and time.monotonic() - entry.attempted >= MIN_REFETCH:
             entry = self._refresh(uri, what, entry)
             key = self._pick(entry, kid, alg)
+        if key is None and entry.failing:
+            # Perhaps a rotated key the provider publishes, but it cannot be asked now.
+            raise IDPCommunicationError(
+                f"{what}: the identity provider's key set could not be fetched", detail=uri
+            )
         if key is None:
             raise InvalidIdentityToken(
                 "The token was not signed by a key the identity provider publishes.",
@@ -121,27 +135,41 @@ class KeySets:
     def _entry(self, uri: str, what: str) -> _Entry:
         with self._lock:
             entry = self._entries.get(uri)
-        if entry is not None and entry.fresh_until > time.monotonic():
+        now = time.monotonic()
+        if entry is not None and entry.fresh_until > now:
             return entry
-        return self._refresh(uri, what, entry)
+        try:
+            return self._refresh(uri, what, entry)
+        except IDPCommunicationError as exc:
+            if entry is None or now - entry.fetched > MAX_STALE:
+                raise
+            log.warning("%s: keeping the last good key set of %s: %s", what, uri, exc.message)
+            entry.fresh_until = now + MIN_REFETCH
+            return entry
 
     def _refresh(self, uri: str, what: str, seen: _Entry | None) -> _Entry:
+        asked = time.monotonic()
         lock = seen.lock if seen is not None else threading.Lock()
         with lock:
             with self._lock:
                 current = self._entries.get(uri)
-            # Another thread refreshed while this one waited: use its result.
-            if current is not None and current is not seen:
+            # Another thread fetched (or failed to) while this one waited: use its result.
+            if current is not None and (current is not seen or current.attempted >= asked):
                 return current
-            reply = http.get_json(uri, what=what)
-            if not reply.ok:
-                raise IDPCommunicationError(
-                    f"{what}: the key set answered HTTP {reply.status}", detail=uri
-                )
-            by_kid, unnamed, algs = parse_key_set(reply.body)
+            try:
+                reply = http.get_json(uri, what=what)
+                if not reply.ok:
+                    raise IDPCommunicationError(
+                        f"{what}: the key set answered HTTP {reply.status}", detail=uri
+                    )
+                by_kid, unnamed, algs = parse_key_set(reply.body)
+            except IDPCommunicationError:
+                if seen is not None:
+                    seen.attempted, seen.failing = time.monotonic(), True
+                raise
             now = time.monotonic()
             fresh = http.max_age(reply.headers, *TTL)
-            entry = _Entry(by_kid, unnamed, algs, now, now + fresh, lock)
+            entry = _Entry(by_kid, unnamed, algs, now, now + fresh, lock, attempted=now)
             with self._lock:
                 self._entries[uri] = entry
             return entry

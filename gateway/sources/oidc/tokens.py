@@ -7,6 +7,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from gateway.identity import FederatedIdentity
+from gateway.sources import disabled
 from gateway.sources.oidc import claims as claim_rules
 from gateway.sources.oidc import discovery, google
 from gateway.sources.oidc.id_token import Unverified, check_claims, verify_signature
@@ -28,6 +29,9 @@ def provider_for_issuer(iss: object, snapshot: Snapshot) -> IdentityProvider:
         raise InvalidIdentityToken(
             f"No OpenIDConnect provider found in your account for {str(iss)[:256]}"
         )
+    if not provider.enabled:
+        # Before any key fetch or signature check: a disabled provider costs nothing.
+        raise InvalidIdentityToken(disabled.tokens_refused(provider), detail=disabled.CODE)
     return provider
 
 

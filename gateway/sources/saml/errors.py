@@ -11,13 +11,14 @@ from typing import Literal
 
 from gateway.sts.errors import (
     ExpiredTokenException,
+    IDPCommunicationError,
     IDPRejectedClaim,
     InvalidIdentityToken,
     StsError,
     ValidationError,
 )
 
-StsKind = Literal["invalid", "expired", "rejected", "validation"]
+StsKind = Literal["invalid", "expired", "rejected", "validation", "communication"]
 
 
 class SamlRefusal(Exception):
@@ -49,6 +50,8 @@ class SamlRefusal(Exception):
             error = IDPRejectedClaim(self.message)
         elif self.sts == "validation":
             error = ValidationError(self.message)
+        elif self.sts == "communication":
+            error = IDPCommunicationError(self.message)
         else:
             error = InvalidIdentityToken(self.message)
         error.detail = f"saml:{self.code}" + (f": {self.detail}" if self.detail else "")

@@ -10,8 +10,10 @@ process, and through Redis for other workers and restarts.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 
 import redis
 
+from gateway.sources import outbound
 from gateway.sources.saml import metadata as md
 from gateway.sources.saml.errors import SamlRefusal
 from gateway.state.keys import Keys
@@ -30,7 +33,6 @@ DEFAULT_REFRESH = timedelta(hours=1)
 MIN_REFRESH = timedelta(minutes=5)
 MAX_REFRESH = timedelta(days=1)
 LAST_GOOD_TTL = 7 * 24 * 3600
-FETCH_TIMEOUT = 5.0
 
 Fetch = Callable[[str], bytes]
 
@@ -89,14 +91,26 @@ class _Entry:
 
 
 def http_fetch(url: str) -> bytes:
-    """GET `url` (http or https only) with a timeout and a size cap."""
+    """GET `url` (http or https only) within GATEWAY_IDP_TIMEOUT and a size cap.
+
+    Raises OSError (TimeoutError when the deadline passed) or ValueError.
+    """
     if not url.startswith(("https://", "http://")):
         raise ValueError("metadata URLs must be http(s)")
     request = urllib.request.Request(  # noqa: S310 - scheme checked above
         url, headers={"Accept": "application/samlmetadata+xml"}
     )
-    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
-        body: bytes = response.read(md.MAX_METADATA + 1)
+    timeout = outbound.TIMEOUT
+    deadline = time.monotonic() + timeout
+
+    def fetch() -> bytes:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return outbound.read_capped(response.read1, md.MAX_METADATA, deadline)
+        except http.client.HTTPException as exc:  # a garbled answer: as good as none
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
+
+    body = outbound.within(fetch, timeout)
     if len(body) > md.MAX_METADATA:
         raise ValueError("metadata larger than the size limit")
     return body
@@ -162,10 +176,13 @@ class Registry:
         except (OSError, ValueError, SamlRefusal) as exc:
             last_good = self._last_good(provider.metadata_url)
             if last_good is None:
-                raise md.MetadataError(
+                error = md.MetadataError(
                     f"The metadata of {provider.name} could not be fetched and no earlier "
                     "copy is available.", str(exc)[:300],
-                ) from None
+                )
+                if isinstance(exc, OSError):  # no answer in time: AssumeRoleWithSAML says so
+                    error.sts = "communication"
+                raise error from None
             log.warning("metadata of %s unavailable (%s); using the last good copy",
                         provider.name, exc)
             parsed = md.parse(last_good, trusted_signers=policy.metadata_signing_certificates,

@@ -150,15 +150,7 @@ def validate(
     # From here on the assertion is authentic: the remaining checks are about its meaning.
     _no_comments(assertion)
     issuer = _issuer(assertion.find(ns.ISSUER), idp, required=True)
-    destination = root.get("Destination")
-    if destination != expected.sp.acs_url:
-        raise SamlRefusal(
-            "destination_mismatch",
-            "The response is addressed to another endpoint (Destination is not this gateway's "
-            "assertion consumer service)." if destination else
-            "The response has no Destination; signed responses must name this gateway.",
-            detail=f"Destination={destination!r}"[:200],
-        )
+    _destination(root, expected)
     request_id = expected.request_id
     if expected.check_in_response_to and root.get("InResponseTo") != request_id:
         raise _in_response_to(request_id, root.get("InResponseTo"))
@@ -206,6 +198,68 @@ def validate(
         session_index=session_index,
         attributes=_attributes(result.assertion),
         friendly={k: tuple(str(v) for v in vs) for k, vs in (result.ava or {}).items()},
+    )
+
+
+def read_unverified(
+    envelope: Envelope,
+    idp: Idp,
+    expected: Expected,
+    *,
+    decryption_keys: Sequence[xmlsec.Key],
+) -> Validated:
+    """The admin simulator's "ignore signature and time": NEVER for a sign-in.
+
+    Every check `validate` makes except the signatures and the time windows (and
+    InResponseTo, which only the browser that made the request can answer): structure,
+    status, the issuer against `idp`, decryption, comments, Destination, bearer
+    Recipient, audience, subject and AuthnStatement. The attributes are read by the
+    same pysaml2 code as a validated response's, from an assertion nobody vouched for.
+    """
+    root = envelope.root
+    skew = timedelta(seconds=expected.sp.clock_skew)
+    _status_success(root)
+    holder = _single_assertion(root)
+    _unique_ids(root)
+    _signatures_placed(root, holder)
+    _issuer(root.find(ns.ISSUER), idp, required=False)
+    assertion = holder
+    if holder.tag == ns.ENCRYPTED_ASSERTION:
+        assertion = xmlenc.decrypt_assertion(holder, decryption_keys)
+        _single_assertion(root)
+        _unique_ids(root)
+        _signatures_placed(root, assertion)
+    _no_comments(assertion)
+    issuer = _issuer(assertion.find(ns.ISSUER), idp, required=True)
+    _destination(root, expected)
+    recipient, confirmation_end = _bearer(
+        assertion, Expected(expected.sp, check_in_response_to=False), None, skew
+    )
+    conditions_end = _conditions(assertion, expected.sp.entity_id, None, skew)
+    session_end, session_index, authn_instant = _authn_statement(assertion, None, skew)
+    name_id = assertion.find("saml:Subject/saml:NameID", _N)
+    name_id_text = (name_id.text or "").strip() if name_id is not None else ""
+    if not name_id_text:
+        raise SamlRefusal("no_subject", "The assertion names no subject (NameID).")
+    assert name_id is not None
+    parsed, friendly = protocol.read_attributes(etree.tostring(assertion))
+    ends = [t for t in (conditions_end, confirmation_end) if t is not None]
+    return Validated(
+        idp=idp,
+        response_id=root.get("ID", ""),
+        assertion_id=assertion.get("ID", ""),
+        issuer=issuer,
+        name_id=name_id_text,
+        name_id_format=name_id.get("Format"),
+        recipient=recipient,
+        in_response_to=root.get("InResponseTo"),
+        issue_instant=_instant(root, "IssueInstant"),
+        not_on_or_after=min(ends),
+        authn_instant=authn_instant,
+        session_not_on_or_after=session_end,
+        session_index=session_index,
+        attributes=_attributes(parsed),
+        friendly=friendly,
     )
 
 
@@ -266,6 +320,18 @@ def _issuer(element: etree._Element | None, idp: Idp, *, required: bool) -> str:
     return value
 
 
+def _destination(root: etree._Element, expected: Expected) -> None:
+    destination = root.get("Destination")
+    if destination != expected.sp.acs_url:
+        raise SamlRefusal(
+            "destination_mismatch",
+            "The response is addressed to another endpoint (Destination is not this gateway's "
+            "assertion consumer service)." if destination else
+            "The response has no Destination; signed responses must name this gateway.",
+            detail=f"Destination={destination!r}"[:200],
+        )
+
+
 def _no_comments(assertion: etree._Element) -> None:
     # Exclusive c14n drops comments, so "admin@x<!---->.evil" keeps a valid signature and a
     # careless reader sees "admin@x" (attacks.md S-16): refuse instead of guessing.
@@ -299,8 +365,9 @@ def _in_response_to(expected: str | None, got: str | None) -> SamlRefusal:
 
 
 def _bearer(
-    assertion: etree._Element, expected: Expected, now: datetime, skew: timedelta
+    assertion: etree._Element, expected: Expected, now: datetime | None, skew: timedelta
 ) -> tuple[str, datetime]:
+    """Recipient and the earliest NotOnOrAfter; `now` None skips the time checks."""
     confirmations = assertion.findall("saml:Subject/saml:SubjectConfirmation", _N)
     if not confirmations:
         raise SamlRefusal("subject_confirmation", "The assertion has no subject confirmation.")
@@ -330,11 +397,11 @@ def _bearer(
         if not_after is None:
             raise SamlRefusal("subject_confirmation",
                               "The bearer confirmation has no NotOnOrAfter time limit.")
-        if now >= not_after + skew:
+        if now is not None and now >= not_after + skew:
             raise SamlRefusal("expired", "The assertion has expired.", sts="expired",
                               detail=f"SubjectConfirmationData NotOnOrAfter {not_after}")
         not_before = times.parse_instant(data.get("NotBefore"))
-        if not_before is not None and now + skew < not_before:
+        if now is not None and not_before is not None and now + skew < not_before:
             raise SamlRefusal("not_yet_valid", "The assertion is not valid yet; check the "
                               "identity provider's clock.")
         if expected.check_in_response_to and data.get("InResponseTo") != expected.request_id:
@@ -345,7 +412,7 @@ def _bearer(
 
 
 def _conditions(
-    assertion: etree._Element, entity_id: str, now: datetime, skew: timedelta
+    assertion: etree._Element, entity_id: str, now: datetime | None, skew: timedelta
 ) -> datetime | None:
     conditions = assertion.find("saml:Conditions", _N)
     if conditions is None:
@@ -353,10 +420,10 @@ def _conditions(
                           "audience; it could have been issued for any service.")
     not_before = times.parse_instant(conditions.get("NotBefore"))
     not_after = times.parse_instant(conditions.get("NotOnOrAfter"))
-    if not_before is not None and now + skew < not_before:
+    if now is not None and not_before is not None and now + skew < not_before:
         raise SamlRefusal("not_yet_valid", "The assertion is not valid yet; check the identity "
                           "provider's clock.")
-    if not_after is not None and now >= not_after + skew:
+    if now is not None and not_after is not None and now >= not_after + skew:
         raise SamlRefusal("expired", "The assertion has expired.", sts="expired",
                           detail=f"Conditions NotOnOrAfter {not_after}")
     restrictions = conditions.findall("saml:AudienceRestriction", _N)
@@ -376,14 +443,14 @@ def _conditions(
 
 
 def _authn_statement(
-    assertion: etree._Element, now: datetime, skew: timedelta
+    assertion: etree._Element, now: datetime | None, skew: timedelta
 ) -> tuple[datetime | None, str | None, datetime | None]:
     statement = assertion.find("saml:AuthnStatement", _N)
     if statement is None:
         raise SamlRefusal("no_authn_statement",
                           "The assertion does not say how you authenticated (no AuthnStatement).")
     session_end = times.parse_instant(statement.get("SessionNotOnOrAfter"))
-    if session_end is not None and now >= session_end + skew:
+    if now is not None and session_end is not None and now >= session_end + skew:
         raise SamlRefusal("expired", "Your session at the identity provider has ended.",
                           sts="expired")
     return session_end, statement.get("SessionIndex"), times.parse_instant(

@@ -14,6 +14,7 @@ from flask import current_app
 
 from gateway.identity import FederatedIdentity
 from gateway.runtime import Runtime
+from gateway.sources import disabled
 from gateway.sources.saml import attributes, response, sp_keys, state, xmlsafe
 from gateway.sources.saml.errors import SamlRefusal
 from gateway.sources.saml.providers import Idp, Registry
@@ -126,6 +127,7 @@ def accept_post(
         if provider is None:
             raise SamlRefusal("unknown_provider", "The identity provider of this sign-in is no "
                               "longer configured.")
+        _require_enabled(provider)
         idp = svc.idp(provider, now)
     else:
         found = (svc.registry.by_entity_id(snapshot, envelope.issuer, now)
@@ -135,6 +137,7 @@ def accept_post(
                               "this gateway does not know.",
                               detail=f"Issuer={envelope.issuer!r}"[:200])
         idp = found
+        _require_enabled(idp.provider)
         if not idp.policy.allow_idp_initiated:
             raise SamlRefusal(
                 "unsolicited_not_allowed",
@@ -169,6 +172,10 @@ def accept_for_sts(
     if provider is None:
         raise SamlRefusal("unknown_provider", f"No SAML provider {principal_arn} is configured.",
                           sts="invalid")
+    if not provider.enabled:
+        refusal = SamlRefusal(disabled.CODE, disabled.tokens_refused(provider), sts="invalid")
+        refusal.provider = provider.name
+        raise refusal
     idp = svc.idp(provider, now)
     xml = xmlsafe.b64decode(saml_assertion, limit=xmlsafe.MAX_STS_ASSERTION)
     envelope = response.open_response(xml)
@@ -181,3 +188,11 @@ def accept_for_sts(
                            validated.not_on_or_after, svc.sp.clock_skew):
         raise SamlRefusal("replayed_assertion", "The assertion was already used.")
     return identity, provider
+
+
+def _require_enabled(provider: IdentityProvider) -> None:
+    """Refuse sign-ins through a provider an administrator disabled (before any XML work)."""
+    if not provider.enabled:
+        refusal = SamlRefusal(disabled.CODE, disabled.sign_in_refused(provider))
+        refusal.provider = provider.name
+        raise refusal

@@ -77,9 +77,18 @@ def logout_key(keys: Keys, request_id: str) -> str:
     return keys.saml_logout(request_id)
 
 
+def _seen_digest(issuer: str, assertion_id: str) -> str:
+    return hashlib.sha256(f"{issuer}\0{assertion_id}".encode()).hexdigest()
+
+
+def was_seen(store: redis.Redis, keys: Keys, issuer: str, assertion_id: str) -> bool:
+    """Whether the assertion was accepted already, without recording anything (simulator)."""
+    return bool(store.exists(keys.saml_seen(_seen_digest(issuer, assertion_id))))
+
+
 def mark_seen(store: redis.Redis, keys: Keys, issuer: str, assertion_id: str,
               not_on_or_after: datetime, skew: int) -> bool:
     """Record the assertion; False if it was seen before (a replay)."""
-    digest = hashlib.sha256(f"{issuer}\0{assertion_id}".encode()).hexdigest()
+    digest = _seen_digest(issuer, assertion_id)
     ttl = max(1, int(not_on_or_after.timestamp() - time.time()) + skew + 1)
     return bool(store.set(keys.saml_seen(digest), b"1", nx=True, ex=ttl))

@@ -1,4 +1,5 @@
-"""The audit trail: filter, read, export (CSV, JSON lines); admin changes with before/after."""
+"""The audit trail: filter, read, export (CSV, JSON lines); admin changes with before/after;
+and one sign-in or credential followed from event to event on a page of its own."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from flask import Response, request, stream_with_context
 
+from gateway.admin import trail as trails
 from gateway.problems import Problem
 from gateway.runtime import runtime
 from gateway.store import audit
@@ -74,7 +76,20 @@ def audit_page() -> Response:
     return page("admin/audit.html", title="Audit", section="admin.audit",
                 status=400 if problems else 200, problems=problems, events=events,
                 given=given, limit=PAGE_LIMIT, query=request.query_string.decode(),
-                changes=changes(rt.engine, limit=50), pretty=_pretty)
+                changes=changes(rt.engine, limit=50), pretty=_pretty,
+                linkable=trails.linkable)
+
+
+@bp.get("/audit/trail/<int:event_id>")
+def trail(event_id: int) -> Response:
+    """The sign-in or credential chain this event belongs to, in time order."""
+    found = trails.build(runtime().engine, event_id)
+    if found is None:
+        return page("admin/not_found.html", title="No such audit event", status=404,
+                    section="admin.audit",
+                    message=f"There is no audit event {event_id}.")
+    return page("admin/trail.html", title="Trail", section="admin.audit", trail=found,
+                pretty=_pretty, moment=lambda epoch: datetime.fromtimestamp(int(epoch), UTC))
 
 
 def _pretty(value: Any) -> str:

@@ -1,5 +1,6 @@
 """Identity providers: list, add (SAML by metadata; OpenID and social by issuer and app id),
-edit, delete, and the admin rules that say who signing in through one is an admin."""
+edit, enable/disable, delete, and the admin rules that say who signing in through one is
+an admin."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Response, redirect, request, url_for
+from flask import Response, g, redirect, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -29,7 +30,7 @@ from gateway.store.config_schema import (
 )
 from gateway.store.snapshot import IdentityProvider
 from gateway.web.admin import bp
-from gateway.web.admin.access import flash_report, page, write
+from gateway.web.admin.access import current_admin, flash_report, page, write
 from gateway.web.admin.forms import (
     FieldProblems,
     block,
@@ -371,6 +372,50 @@ def delete_provider(name: str) -> BaseResponse:
                     message=f"The identity provider {name} cannot be deleted.")
     flash_report(report, f"Identity provider {name} deleted.")
     return redirect(url_for("admin.providers"), 303)
+
+
+# ---------------------------------------------------------------- enable / disable
+
+
+@bp.post("/providers/<name>/disable")
+def disable_provider(name: str) -> BaseResponse:
+    return _set_enabled(name, enabled=False)
+
+
+@bp.post("/providers/<name>/enable")
+def enable_provider(name: str) -> BaseResponse:
+    return _set_enabled(name, enabled=True)
+
+
+def _set_enabled(name: str, *, enabled: bool) -> BaseResponse:
+    """Through the shared write path: validated, one logged provider update, live at once."""
+    if stored_provider(name) is None:
+        return unknown_provider(name)
+    if not enabled and not g.admin.break_glass:
+        _, signed_in = current_admin()
+        if signed_in is not None and signed_in.identity.provider == name:
+            # Admin rights follow the provider (gateway.admin.authz): this would lock the
+            # admin out in the middle of the click.
+            return page("admin/not_found.html", title="Not disabled", status=409,
+                        section="admin.providers",
+                        message=f"You are signed in through {name}; disabling it would end "
+                        "your own admin access. Ask another administrator, or use a "
+                        "break-glass link (gateway admin link).")
+
+    def change(config: Document) -> None:
+        _, current = find_provider(config, name)
+        if enabled:
+            current.pop("enabled", None)
+        else:
+            current["enabled"] = False
+
+    report, _ = write(change)
+    flash_report(report, f"Identity provider {name} enabled: people can sign in through it "
+                 "again." if enabled else f"Identity provider {name} disabled: nobody can sign "
+                 "in through it, and its tokens are refused.")
+    back = request.form.get("back")
+    return redirect(url_for("admin.providers") if back == "list"
+                    else url_for("admin.provider", name=name), 303)
 
 
 # ---------------------------------------------------------------- admin rules

@@ -9,7 +9,7 @@ import requests
 
 from gateway.devtools.emulators import Emulators
 from gateway.runtime import Runtime
-from gateway.sources.oidc import http
+from gateway.sources import outbound
 from gateway.store import audit
 from tests.conftest import LiveServer
 from tests.sources.oidc.signin import approve, finish, session_data, start
@@ -137,7 +137,7 @@ def test_unreachable_token_endpoint_is_a_503_page_without_hanging(
     from tests.sources.oidc.test_web_identity_sts import BlackHole
     from tests.sources.oidc.world import world_yaml
 
-    monkeypatch.setattr(http, "TIMEOUT", (0.5, 0.5))
+    monkeypatch.setattr(outbound, "TIMEOUT", 0.5)
     hole = BlackHole()
     try:
         text = world_yaml(emulators).replace(

@@ -166,15 +166,14 @@ def test_cors_only_for_configured_origins(
 def limited(settings: Settings, emulators: Emulators) -> Iterator[LiveServer]:
     app = create_app(settings)
     rt: Runtime = app.extensions["gateway"]
-    from limits import parse
-
     from gateway.web import ratelimit
 
     installed: ratelimit.RateLimits = app.extensions[ratelimit.EXTENSION]
-    installed.items = {
+    parse = ratelimit.Rate.parse
+    installed.rates.update({
         "token:address": parse("5/minute"), "token:subject": parse("3/minute"),
         "sts:address": parse("6/minute"), "sts:subject": parse("3/minute"),
-    }
+    })
     import_config(rt.engine, world_yaml(emulators), actor="test")
     rt.config.bump()
     server = LiveServer(app)

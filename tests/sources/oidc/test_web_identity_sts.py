@@ -32,6 +32,7 @@ from gateway.devtools.emulators import (
     SigningKey,
 )
 from gateway.runtime import Runtime
+from gateway.sources import outbound
 from gateway.sources.oidc import http, jwks
 from gateway.store import audit
 from tests.conftest import LiveServer
@@ -451,7 +452,7 @@ def test_unreachable_provider_is_idp_communication_error_without_hanging(
     from gateway.store.config_io import import_config
     from tests.sources.oidc.world import world_yaml
 
-    monkeypatch.setattr(http, "TIMEOUT", (0.5, 0.5))
+    monkeypatch.setattr(outbound, "TIMEOUT", 0.5)
     hole = BlackHole()
     try:
         text = world_yaml(emulators).replace(

@@ -606,6 +606,11 @@ NEVER_500 = [
     ("/admin/providers/corp/trust", {"role": "arn:aws:iam::111111111111:role/Nope"}),
     ("/admin/roles/111111111111/Base/sessions/revoke", {"access_key_id": "ASIANOPE"}),
     ("/admin/simulator", {}),
+    ("/admin/simulator/saml", {}),
+    ("/admin/simulator/saml", {"saml_provider": "corp", "mode": "validate",
+                               "saml_response": "PHNhbWxwOlJlc3BvbnNlLz4="}),
+    ("/admin/providers/nope/disable", {}),
+    ("/admin/providers/nope/enable", {}),
     ("/admin/config", {"yaml": "- just\n- a list"}),
     ("/admin/config", {"yaml": "accounts: !!python/object:os.system {}"}),
 ]
