@@ -139,7 +139,7 @@ def client(args: tuple[int, list[bytes]]) -> tuple[dict[str, int], float]:
             label += f" {reason.group(1).decode() if reason else text[:80]!r}"
         seen[label] = seen.get(label, 0) + 1
         if answer.will_close:
-            conn.close()  # reconnects on the next request (sync workers close each one)
+            conn.close()  # reconnects on the next request
     conn.close()
     return seen, time.process_time() - started
 

@@ -355,3 +355,74 @@ def test_cross_account_chaining_with_tags_needs_tag_session_in_the_callers_polic
     assert refused.parts[1].reason == "identity_no_allow"
     both = SessionPermissions((policy(allow(["sts:AssumeRole", "sts:TagSession"], ROLE)),))
     assert evaluate_trust(trust, request, tag_session=True, caller=both).allowed
+
+
+def test_cross_account_allow_names_the_resource_policy_then_the_callers_own() -> None:
+    bucket = policy(
+        {
+            "Statement": {
+                "Sid": "PartnerReads",
+                "Effect": "Allow",
+                "Principal": {"AWS": ACCOUNT},
+                "Action": "s3:GetObject",
+                "Resource": "*",
+            }
+        },
+        kind="resource",
+        name="bucket policy",
+    )
+    role = policy(allow("s3:Get*", Sid="Reads"), name="role")
+    inline = policy(allow("s3:GetObject", Sid="Narrow"), kind="session", name="session policy")
+    request = ctx("s3:GetObject", "arn:aws:s3:::partner/k", session())
+    decision = evaluate_resource(
+        SessionPermissions((role,), (inline,)), bucket, request, resource_account=OTHER_ACCOUNT
+    )
+    assert (decision.allowed, decision.reason) == (True, "allowed")
+    assert decision.rule == (
+        "cross-account: allowed by bucket policy and by the caller's own policies"
+    )
+    assert [(m.policy, m.statement, m.principal_match) for m in decision.matched] == [
+        ("bucket policy", "PartnerReads", "account"),
+        ("role", "Reads", None),
+        ("session policy", "Narrow", None),
+    ]
+    # Either side alone falls short, each for its own reason.
+    no_session = evaluate_resource(
+        SessionPermissions((role,), (policy(allow("s3:List*"), kind="session"),)),
+        bucket, request, resource_account=OTHER_ACCOUNT,
+    )
+    assert (no_session.allowed, no_session.reason) == (False, "session_policy_no_allow")
+    no_role = evaluate_resource(
+        SessionPermissions((policy(allow("s3:Put*")),)), bucket, request,
+        resource_account=OTHER_ACCOUNT,
+    )
+    assert (no_role.allowed, no_role.reason) == (False, "identity_no_allow")
+
+
+def test_the_per_action_statement_index_is_the_scan() -> None:
+    compiled = policy(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Get", "Effect": "Allow", "Action": "s3:Get*", "Resource": "*"},
+                {"Sid": "NotS3", "Effect": "Deny", "NotAction": "s3:*", "Resource": "*"},
+                {"Sid": "Any", "Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Sid": "Exact", "Effect": "Allow", "Action": "S3:getobject", "Resource": "*"},
+            ],
+        }
+    )
+    for action in ("s3:getobject", "s3:putobject", "ec2:describeinstances", "s3:get"):
+        expected = tuple(st for st in compiled.statements if st.matches_action(action))
+        assert compiled.statements_for(action) == expected
+        assert compiled.statements_for(action) == expected  # from the index this time
+    assert [st.label for st in compiled.statements_for("s3:getobject")] == ["Get", "Any", "Exact"]
+
+
+def test_the_per_action_statement_index_is_bounded() -> None:
+    from gateway.iam import document
+
+    compiled = policy(allow("s3:*"))
+    for n in range(document._ACTION_INDEX_LIMIT + 50):
+        assert len(compiled.statements_for(f"s3:action{n}")) == 1
+        assert len(compiled.statements_for(f"ec2:action{n}")) == 0
+    assert len(compiled._by_action) == document._ACTION_INDEX_LIMIT

@@ -147,7 +147,9 @@ def test_session_policies_never_grant_more_and_intersect_exactly(
 
 
 FAMILY_VALUES: dict[str, st.SearchStrategy[str]] = {
-    "String": st.text(max_size=5),
+    # No `$`: with policy variables on, "${" is a malformed variable (a problem reported),
+    # which is not what this family's properties are about.
+    "String": st.text(max_size=5).filter(lambda s: "$" not in s),
     "Numeric": st.integers(-1000, 1000).map(str),
     "Date": st.sampled_from(["2020-01-01T00:00:00Z", "1577836800", "2030-06-01"]),
     "Bool": st.sampled_from(["true", "false"]),

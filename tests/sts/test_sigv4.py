@@ -248,6 +248,22 @@ def test_repeated_x_amz_date_header_is_refused() -> None:
         verify(doubled)
 
 
+def test_a_signed_header_missing_from_the_request_is_refused() -> None:
+    req = signed()
+    with pytest.raises(SignatureDoesNotMatch) as caught:
+        verify(drop_header(req, "Content-Type"))
+    assert "content-type" in str(caught.value.detail)
+
+
+@pytest.mark.parametrize("name", ["host", "X-AMZ-DATE", "authorization"])
+def test_a_repeated_header_differing_only_in_case_is_refused(name: str) -> None:
+    req = signed()
+    original = next(v for n, v in req.headers if n.lower() == name.lower())
+    doubled = with_headers(req, [*req.headers, (name, original)])
+    with pytest.raises(IncompleteSignature, match=f"Duplicate '{name.lower()}' header"):
+        verify(doubled)
+
+
 def test_host_must_be_signed() -> None:
     req = signed()
     auth = header(req, "Authorization").replace("content-type;host;x-amz-date", "x-amz-date")

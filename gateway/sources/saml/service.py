@@ -151,11 +151,18 @@ def accept_post(
             response.Expected(svc.sp, request_id=envelope.in_response_to if record else None),
             decryption_keys=svc.keys().decryption_keys, now=now,
         )
-        if request_key is not None and not state.consume(svc.rt.redis, request_key):
-            raise SamlRefusal("replayed_assertion", "This sign-in response was already used.")
-        if not state.mark_seen(svc.rt.redis, svc.rt.keys, validated.issuer,
-                               validated.assertion_id, validated.not_on_or_after,
-                               svc.sp.clock_skew):
+        if request_key is not None:
+            # The outstanding request answered and the assertion recorded, one round trip.
+            consumed, first = state.consume_and_mark_seen(
+                svc.rt.redis, svc.rt.keys, request_key, validated.issuer,
+                validated.assertion_id, validated.not_on_or_after, svc.sp.clock_skew)
+            if not consumed:
+                raise SamlRefusal("replayed_assertion", "This sign-in response was already used.")
+        else:
+            first = state.mark_seen(svc.rt.redis, svc.rt.keys, validated.issuer,
+                                    validated.assertion_id, validated.not_on_or_after,
+                                    svc.sp.clock_skew)
+        if not first:
             raise SamlRefusal("replayed_assertion", "This assertion was already used; each one "
                               "is accepted only once.")
     except SamlRefusal as exc:

@@ -90,5 +90,26 @@ def mark_seen(store: redis.Redis, keys: Keys, issuer: str, assertion_id: str,
               not_on_or_after: datetime, skew: int) -> bool:
     """Record the assertion; False if it was seen before (a replay)."""
     digest = _seen_digest(issuer, assertion_id)
-    ttl = max(1, int(not_on_or_after.timestamp() - time.time()) + skew + 1)
-    return bool(store.set(keys.saml_seen(digest), b"1", nx=True, ex=ttl))
+    return bool(store.set(keys.saml_seen(digest), b"1", nx=True,
+                          ex=_seen_ttl(not_on_or_after, skew)))
+
+
+def consume_and_mark_seen(store: redis.Redis, keys: Keys, request: str, issuer: str,
+                          assertion_id: str, not_on_or_after: datetime,
+                          skew: int) -> tuple[bool, bool]:
+    """`consume(request)` and `mark_seen(...)` in one round trip: (consumed, first seen).
+
+    Both run whatever the other answers; either False refuses the sign-in. Marking an
+    assertion that answers an already-consumed request costs nothing: it is refused
+    anyway, and so is any later use of it.
+    """
+    pipe = store.pipeline(transaction=False)
+    pipe.delete(request)
+    pipe.set(keys.saml_seen(_seen_digest(issuer, assertion_id)), b"1", nx=True,
+             ex=_seen_ttl(not_on_or_after, skew))
+    deleted, marked = pipe.execute()
+    return int(deleted) == 1, bool(marked)
+
+
+def _seen_ttl(not_on_or_after: datetime, skew: int) -> int:
+    return max(1, int(not_on_or_after.timestamp() - time.time()) + skew + 1)
