@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_memory.py [--requests 100000] [--signins 200] [--minted 60]
 
-Starts the gateway as `gateway serve` runs it (gunicorn, 2 sync workers, SQLite, a
-redis-server of its own) with one SAML provider allowing IdP-initiated sign-in, then:
+Starts the gateway as `gateway serve` runs it (gunicorn, 2 gthread workers of 8 threads,
+SQLite, a redis-server of its own) with one SAML provider allowing IdP-initiated sign-in, then:
 
 * sign-ins: `--signins` people sign in by posting signed SAML responses to /saml/acs
   (each opens the portal, which stores the form token in the session); every Redis key
@@ -16,7 +16,10 @@ redis-server of its own) with one SAML provider allowing IdP-initiated sign-in, 
   credentials), POST /api/v1/authorize and GET /console (signed in) until `--requests`
   answered, all 2xx; each worker's RSS (VmRSS) is read before, at 10 % and at the end.
   Goal: <= 100 MB per worker. Baseline, same run: a bare Flask app under the same
-  gunicorn configuration after the same warm-up.
+  gunicorn configuration after the same warm-up. For information, PSS at the end
+  (smaps_rollup: each shared page divided among the processes mapping it) per worker
+  and for the master and workers together: RSS counts in full, in every worker, the
+  pages shared with the master and the text of every C library a worker touched.
 
 Sizes and counts, not timings: `measure` runs one round (`--runs` here repeats it, each
 on a fresh server). Raw numbers go to bench/results/memory.json.
@@ -294,6 +297,13 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no Pss for {pid}")
+
+
 def lua_for(requests_: list[dict[str, Any]], port: int) -> str:
     """A wrk script cycling through fixed requests."""
     lines = ["local requests = {}"]
@@ -442,6 +452,8 @@ def rss_under_load(
     tenth = {pid: rss_mb(pid) for pid in workers(master)}
     done += run(total - done)
     after = {pid: rss_mb(pid) for pid in workers(master)}
+    pss = {pid: pss_mb(pid) for pid in after}
+    master_pss = pss_mb(master)
     if set(after) != set(before):
         raise RuntimeError(f"workers changed under load (restarted?): {before} → {after}")
     return {
@@ -451,6 +463,10 @@ def rss_under_load(
         "rss_mb_after": after,
         "max_rss_mb": max(after.values()),
         "growth_after_10pct_mb": max(after[p] - tenth[p] for p in after),
+        "pss_mb_after": pss,
+        "max_pss_mb": max(pss.values()),
+        "master_pss_mb": master_pss,
+        "total_pss_mb": master_pss + sum(pss.values()),
     }
 
 
@@ -479,7 +495,9 @@ def bare_rss(workdir: Path) -> float:
             "--workers",
             "2",
             "--worker-class",
-            "sync",
+            "gthread",
+            "--threads",
+            "8",
             "--keep-alive",
             "5",
             "--timeout",
@@ -567,8 +585,9 @@ def measure(runs: int) -> list[Row]:
     return [
         Row(
             path=f"Memory: RSS per gunicorn worker after {rss['requests']:,} mixed requests",
-            figure=f"{rss['max_rss_mb']:.0f} MB (+{rss['growth_after_10pct_mb']:.1f} MB "
-            "over the last 90 %)",
+            figure=f"{rss['max_rss_mb']:.1f} MB (+{rss['growth_after_10pct_mb']:.1f} MB "
+            f"over the last 90 %); PSS {rss['max_pss_mb']:.0f} MB a worker, "
+            f"{rss['total_pss_mb']:.0f} MB master and workers together",
             baseline=f"bare Flask worker {rss['bare_worker_rss_mb']:.0f} MB",
             ratio=None,
             goal=f"<= {GOAL_RSS_MB:.0f} MB",

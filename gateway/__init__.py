@@ -9,6 +9,7 @@ import re
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from flask import Flask, Response, g, request
@@ -34,12 +35,17 @@ __all__ = ["StartupError", "create_app"]
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_LABEL_MEMO = 1024
+_SYNC_MEMO = 512
 
 # Pages are server-rendered with no third-party assets, so the policy can be strict.
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"
 )
+_HSTS = ("Strict-Transport-Security", "max-age=31536000")
+_HTML_ONLY = (("Content-Security-Policy", _CSP), ("X-Frame-Options", "DENY"),
+              ("Cache-Control", "no-store"))
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -103,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings, engine, store, keys, config, revocations, secret
     )
 
+    _remember_sync(app)
     _instrument(app)
     errors.register(app)
     for blueprint in (ops.bp, portal.bp, sts.bp, api_authorize.bp, openapi.bp, oidc.bp,
@@ -172,35 +179,75 @@ def _redis(settings: Settings) -> tuple[redis.Redis, str]:
     return client, url
 
 
+def _remember_sync(app: Flask) -> None:
+    """Flask's `ensure_sync`, answered once per function.
+
+    Flask asks it of every hook and the view on every request, and each answer costs an
+    `inspect.iscoroutinefunction`; the registered functions never change. Bounded, since
+    per-request callbacks (`after_this_request`) are new functions each time.
+    """
+    ensure_sync = app.ensure_sync
+    known: dict[Any, Any] = {}
+
+    def remembered(func: Any) -> Any:
+        found = known.get(func)
+        if found is None:
+            found = ensure_sync(func)
+            if len(known) < _SYNC_MEMO:
+                known[func] = found
+        return found
+
+    app.ensure_sync = remembered  # type: ignore[method-assign]
+
+
 def _instrument(app: Flask) -> None:
     """Request ids, timing, metrics and the security headers on every response."""
     from gateway import metrics
 
     # Served as https (GATEWAY_BASE_URL): browsers must never try plain HTTP again.
     hsts = app.extensions["gateway"].settings.secure_cookies
+    # Security headers every answer gets unless its view set them; pages get more.
+    plain = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+             *((_HSTS,) if hsts else ()))
+    html = (*plain, *_HTML_ONLY)
+
+    # The labelled children, found once per label values: `labels()` takes a lock and
+    # checks its arguments on every call (docs/decisions/0009, "HTTP verify").
+    counted: dict[tuple[str, str, int], Any] = {}
+    timed: dict[str, Any] = {}
 
     @app.before_request
     def start() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
+        # The header straight from the environ: same value as request.headers.get.
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
         g.started = time.perf_counter()
 
     @app.after_request
     def finish(response: Response) -> Response:
-        endpoint = request.endpoint or "unknown"
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-        metrics.HTTP_LATENCY.labels(endpoint).observe(elapsed)
-        request_id = g.get("request_id")
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
+        endpoint = req.endpoint or "unknown"
+        elapsed = time.perf_counter() - getattr(ctx, "started", time.perf_counter())
+        key = (req.method, endpoint, response.status_code)
+        counter = counted.get(key)
+        if counter is None:
+            counter = metrics.HTTP_REQUESTS.labels(key[0], endpoint, str(key[2]))
+            if len(counted) < _LABEL_MEMO:  # methods are the client's to choose
+                counted[key] = counter
+        counter.inc()
+        latency = timed.get(endpoint)
+        if latency is None:
+            latency = timed.setdefault(endpoint, metrics.HTTP_LATENCY.labels(endpoint))
+        latency.observe(elapsed)
+        request_id = getattr(ctx, "request_id", None)
         if request_id:
             response.headers["X-Request-Id"] = request_id
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if hsts:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if response.mimetype == "text/html":
-            headers.setdefault("Content-Security-Policy", _CSP)
-            headers.setdefault("X-Frame-Options", "DENY")
-            headers.setdefault("Cache-Control", "no-store")
+        # One pass over the names the view set, instead of a case-insensitive scan per
+        # `setdefault`; the headers added are the same.
+        present = {name.lower() for name, _ in headers.items()}
+        for name, value in html if response.mimetype == "text/html" else plain:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response

@@ -73,6 +73,12 @@ class Revocations:
         now = time.monotonic()
         if now - self._checked >= self._interval:
             self._refresh(now)
+        elif not self._fail_open and now - self._fresh_at > self._stale_after:
+            # Another thread's refresh is in flight (it set _checked first): wait for its
+            # verdict instead of answering from a list already past its staleness limit.
+            with self._lock:
+                if now - self._fresh_at > self._stale_after:
+                    raise RevocationStateUnknown("revocation list is stale; Redis does not answer")
         return access_key_id in self._revoked
 
     def _refresh(self, now: float) -> None:

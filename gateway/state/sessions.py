@@ -103,6 +103,9 @@ class RedisSessionInterface(SessionInterface):
         self.lifetime = lifetime
 
     def open_session(self, app: Flask, request: Request) -> RedisSession:
+        # Machine callers send no cookies: skip parsing an empty Cookie header for them.
+        if "HTTP_COOKIE" not in request.environ:
+            return RedisSession(self.store, self.keys, None)
         sid = request.cookies.get(self.get_cookie_name(app))
         if sid is not None and not (20 <= len(sid) <= 64 and sid.isascii()):
             sid = None

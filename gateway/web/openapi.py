@@ -7,7 +7,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flask import Blueprint, Response
 
 bp = Blueprint("openapi", __name__)
@@ -18,6 +17,8 @@ DOCUMENT = Path(__file__).with_name("openapi.yaml")
 @cache
 def document() -> dict[str, Any]:
     """The OpenAPI document as data (each API adds its paths to the YAML file)."""
+    import yaml  # on first use: the document is asked for rarely, yaml weighs ~1 MB
+
     loaded: dict[str, Any] = yaml.safe_load(DOCUMENT.read_text(encoding="utf-8"))
     return loaded
 

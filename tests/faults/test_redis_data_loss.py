@@ -16,7 +16,7 @@ import requests
 
 from gateway.devtools.emulators import Emulators, start_all
 from gateway.state.keys import Keys
-from gateway.state.revocations import Revocations
+from gateway.state.revocations import Revocations, RevocationStateUnknown
 from tests.conftest import RedisServer
 from tests.faults.traffic import (
     World,
@@ -56,6 +56,22 @@ def test_a_process_writes_back_revocations_redis_lost(redis_server: RedisServer)
     # Every other process sees the list again (a new version token told it to re-read).
     assert Revocations(redis_server.client(), keys).is_revoked(KEY_ID)
     assert not Revocations(redis_server.client(), keys).is_revoked(expired)
+
+
+def test_a_list_past_its_staleness_limit_is_not_trusted_between_checks(
+    redis_server: RedisServer,
+) -> None:
+    # Between two re-checks (here 60 s apart) a worker used to answer from its copy even
+    # once Redis had been gone longer than the staleness limit; with fail mode closed it
+    # must refuse instead, whenever it is asked.
+    revocations = Revocations(redis_server.client(), Keys("t:"), interval=60.0, stale_after=0.2)
+    assert revocations.is_revoked(KEY_ID) is False
+    redis_server.stop()
+    time.sleep(0.3)
+    with pytest.raises(RevocationStateUnknown):
+        revocations.is_revoked(KEY_ID)
+    open_mode = Revocations(redis_server.client(), Keys("t:"), stale_after=0.2, fail_open=True)
+    assert open_mode.is_revoked(KEY_ID) is False  # fail open answers from what it knows
 
 
 def test_a_version_counter_restarting_cannot_hide_a_new_revocation(

@@ -166,3 +166,39 @@ def test_too_many_or_too_large_headers_are_a_431_in_each_shape(
             assert answer.json()["status"] == 431
         else:
             assert content_type.startswith("text/html") and "431" in answer.text
+
+
+def exact_get(url: str, path: str, headers: list[tuple[str, str]]) -> int:
+    """GET with exactly `headers` on the wire (http.client adds none of its own)."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()
+
+
+def test_header_limits_hold_at_the_exact_boundary(server: LiveServer) -> None:
+    """The count and the byte total are those of the headers as sent: the last one
+    allowed passes, one more header or one more byte is refused."""
+    host = ("Host", server.url.removeprefix("http://"))
+    fill = [(f"X-Many-{i}", "v") for i in range(MAX_HEADERS - 1)]
+    assert exact_get(server.url, "/healthz", [host, *fill]) == 200
+    assert exact_get(server.url, "/healthz", [host, *fill, ("X-One-More", "v")]) == 431
+
+    def wire(headers: list[tuple[str, str]]) -> int:
+        return sum(len(name) + len(value) + 4 for name, value in headers)
+
+    pads = [(f"X-Pad-{i}", "v" * 1000) for i in range(MAX_HEADER_BYTES // 1024)]
+    last = ("X-Last", "")
+    room = MAX_HEADER_BYTES - wire([host, *pads, last])
+    exact = [host, *pads, ("X-Last", "v" * room)]
+    assert wire(exact) == MAX_HEADER_BYTES
+    assert exact_get(server.url, "/healthz", exact) == 200
+    assert exact_get(server.url, "/healthz", [*exact[:-1], ("X-Last", "v" * (room + 1))]) == 431

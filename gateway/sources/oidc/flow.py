@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import redis
-import requests
 
 from gateway.identity import FederatedIdentity
 from gateway.sources import outbound
@@ -238,6 +237,7 @@ def complete(
 def _exchange(
     provider: IdentityProvider, code: str, pending: Pending, redirect_uri: str
 ) -> Mapping[str, Any]:
+    import requests
     from authlib.integrations.base_client.errors import OAuthError
 
     meta = metadata(provider, need=("token_endpoint",))

@@ -12,10 +12,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import requests
-import urllib3
+from typing import TYPE_CHECKING, Any
 
 from gateway.sources import outbound
 from gateway.sts.errors import IDPCommunicationError
@@ -25,11 +22,16 @@ USER_AGENT = "federation-gateway/0.1"
 
 _local = threading.local()
 
+if TYPE_CHECKING:
+    import requests
+
 
 def session() -> requests.Session:
     """One connection-pooling session per thread (requests.Session is not thread-safe)."""
     current: requests.Session | None = getattr(_local, "session", None)
     if current is None:
+        import requests  # on first use: ~5 MB a worker without OpenID providers never loads
+
         current = requests.Session()
         current.headers["User-Agent"] = USER_AGENT
         current.trust_env = False  # never route identity traffic through a stray proxy
@@ -64,6 +66,9 @@ def call(
 
     The whole call, connection to last byte, ends within GATEWAY_IDP_TIMEOUT seconds.
     """
+    import requests
+    import urllib3
+
     timeout = outbound.TIMEOUT
     deadline = time.monotonic() + timeout
 

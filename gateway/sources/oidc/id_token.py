@@ -19,12 +19,9 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from joserfc.errors import JoseError
-from joserfc.jws import JWSRegistry
-
-from gateway.sources.oidc.jwks import PublicKey, compatible
+from gateway.sources.oidc.jwks import compatible
 from gateway.sts.errors import ExpiredTokenException, InvalidIdentityToken
 
 ALGORITHMS = frozenset(
@@ -32,6 +29,9 @@ ALGORITHMS = frozenset(
 )
 MAX_TOKEN_LENGTH = 20000  # botocore's clientTokenType maximum
 MAX_KID_LENGTH = 256
+
+if TYPE_CHECKING:
+    from gateway.sources.oidc.jwks import PublicKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,9 @@ def verify_signature(token: Unverified, key: PublicKey) -> None:
     is called here: its full `deserialize_compact` would parse and check it all again,
     which took as long as the RSA verification itself.
     """
+    from joserfc.errors import JoseError  # on first use, like jwks.py
+    from joserfc.jws import JWSRegistry
+
     if not compatible(token.alg, key):
         raise InvalidIdentityToken("The token's signature is not valid.",
                                    detail=f"a {type(key).__name__} cannot verify {token.alg}")

@@ -18,15 +18,18 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, RSAKey
+from typing import TYPE_CHECKING, Any
 
 from gateway.sources.oidc import http
 from gateway.sts.errors import IDPCommunicationError, InvalidIdentityToken
 
-PublicKey = RSAKey | ECKey
+if TYPE_CHECKING:
+    # joserfc is imported where keys are used: a worker without OpenID providers
+    # never loads it (docs/decisions/0009-performance.md, "Memory").
+    from joserfc.jwk import ECKey, RSAKey
+
+    PublicKey = RSAKey | ECKey
+
 log = logging.getLogger(__name__)
 
 MIN_REFETCH = 30.0  # seconds between fetches of one key set (unknown kids, failures)
@@ -52,6 +55,8 @@ class _Entry:
 
 def compatible(alg: str, key: PublicKey) -> bool:
     """Whether a key can verify `alg` (RSA for RS*/PS*, the matching curve for ES*)."""
+    from joserfc.jwk import ECKey, RSAKey
+
     if alg[:2] in ("RS", "PS"):
         return isinstance(key, RSAKey)
     return isinstance(key, ECKey) and key.curve_name == _CURVES.get(alg)
@@ -60,6 +65,9 @@ def compatible(alg: str, key: PublicKey) -> bool:
 def parse_key_set(document: Mapping[str, Any]) -> tuple[dict[str, PublicKey], list[PublicKey],
                                                         dict[int, str]]:
     """Public signing keys of a JWKS document; unusable entries are skipped, not fatal."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey, RSAKey
+
     raw_keys = document.get("keys")
     if not isinstance(raw_keys, list):
         raise IDPCommunicationError("the provider's key set has no keys list")

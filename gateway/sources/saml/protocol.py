@@ -31,6 +31,9 @@ def _pysaml2() -> tuple[Any, Any]:
     """
     from xml.etree import ElementTree
 
+    from gateway.sources.saml import lazy_schema
+
+    lazy_schema.defer()  # pysaml2's own validator (11 MB) is never called on this path
     from saml2 import create_class_from_element_tree, samlp
     from saml2.attribute_converter import ac_factory
     from saml2.response import AuthnResponse

@@ -10,7 +10,6 @@ from werkzeug.datastructures import FileStorage
 from gateway.problems import Invalid, Problem
 from gateway.runtime import runtime
 from gateway.store.config_db import ImportReport
-from gateway.store.config_io import export_config, import_config
 from gateway.web.admin import bp
 from gateway.web.admin.access import page
 from gateway.web.admin.forms import block
@@ -20,6 +19,9 @@ MAX_UPLOAD = 1024 * 1024
 
 def _page(*, status: int = 200, text: str = "", problems: list[Problem] | None = None,
           report: ImportReport | None = None) -> Response:
+    # config_io (and yaml with it) on first use: few workers ever serve this page.
+    from gateway.store.config_io import export_config
+
     return page("admin/config.html", status=status, title="Config", section="admin.config",
                 exported=export_config(runtime().engine), text=text, problems=problems or [],
                 report=report)
@@ -32,6 +34,8 @@ def config() -> Response:
 
 @bp.get("/config/export.yaml")
 def export_yaml() -> Response:
+    from gateway.store.config_io import export_config
+
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     response = Response(export_config(runtime().engine), mimetype="application/yaml")
     response.headers["Content-Disposition"] = f'attachment; filename="gateway-config-{stamp}.yaml"'
@@ -41,6 +45,8 @@ def export_yaml() -> Response:
 @bp.post("/config")
 def import_yaml() -> Response:
     """`gateway config import` from the browser: dry run first unless asked to apply."""
+    from gateway.store.config_io import import_config
+
     text = block(request.form, "yaml")
     upload = request.files.get("file")
     if isinstance(upload, FileStorage) and upload.filename:
