@@ -55,8 +55,13 @@ IDP = "https://bench-idp.example.test/metadata"
 GOAL = 300
 WORKERS = 2
 FORM = "application/x-www-form-urlencoded"
-# Every login comes from 127.0.0.1: the per-address sign-in allowance must not refuse them.
-SETTINGS = {"workers": str(WORKERS), "rate_limit_signin_address": "10000000/minute"}
+# One load generator signing in the same few people: lift the per-address and per-person
+# sign-in allowances (still counted on every login) so the figure is the server's capacity.
+SETTINGS = {
+    "workers": str(WORKERS),
+    "rate_limit_signin_address": "10000000/minute",
+    "rate_limit_signin_subject": "10000000/minute",
+}
 
 bare_app = Flask("bare")
 
