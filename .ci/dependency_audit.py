@@ -26,10 +26,14 @@ PIP_AUDIT = Path(sys.executable).with_name("pip-audit")
 
 def main() -> int:
     required = os.environ.get("PIP_AUDIT_REQUIRED") == "1"
-    run = subprocess.run(
-        [str(PIP_AUDIT), "--format", "json", "--progress-spinner", "off", "--skip-editable"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
+    try:
+        run = subprocess.run(
+            [str(PIP_AUDIT), "--format", "json", "--progress-spinner", "off", "--skip-editable"],
+            capture_output=True, text=True, timeout=600, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        print("pip-audit: NOT AUDITED, the advisory service did not answer within 600 s")
+        return 1 if required else 0
     try:
         report = json.loads(run.stdout)
     except ValueError:
