@@ -19,7 +19,7 @@ from gateway import create_app
 from gateway.devtools import saml_idp
 from gateway.runtime import Runtime
 from gateway.store.config_io import import_config
-from tests.conftest import free_port, make_settings
+from tests.conftest import RedisServer, free_port, make_settings
 
 DEMO_SAML = "demo-saml"
 DEMO_PROVIDER_ARN = "arn:aws:iam::111111111111:saml-provider/demo-saml"
@@ -180,3 +180,16 @@ class Browser:
         found = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert found, page[:500]
         return found.group(1)
+
+
+@contextmanager
+def world_with_redis(tmp: Path) -> Iterator[World]:
+    """A `world` on a Redis server of its own, SAML refusal budget lifted for the tests."""
+    redis_server = RedisServer(tmp / "redis")
+    redis_server.start()
+    try:
+        with world(tmp, redis_server.url) as running:
+            running.gateway.app.config["GATEWAY_SAML_REFUSALS_PER_MINUTE"] = 10_000
+            yield running
+    finally:
+        redis_server.stop()

@@ -18,7 +18,6 @@ from lxml import etree
 
 from gateway.sources.saml import ns, xmldsig
 from gateway.store import audit
-from tests.conftest import RedisServer
 from tests.sources.saml import forge
 from tests.web.saml_support import (
     ADMIN,
@@ -29,21 +28,14 @@ from tests.web.saml_support import (
     World,
     demo_signer,
     spec_for,
-    world,
+    world_with_redis,
 )
 
 
 @pytest.fixture(scope="module")
 def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("saml-acs")
-    redis_server = RedisServer(tmp / "redis")
-    redis_server.start()
-    try:
-        with world(tmp, redis_server.url) as running:
-            running.gateway.app.config["GATEWAY_SAML_REFUSALS_PER_MINUTE"] = 10_000
-            yield running
-    finally:
-        redis_server.stop()
+    with world_with_redis(tmp_path_factory.mktemp("saml-acs")) as running:
+        yield running
 
 
 def text_of(html_page: str) -> str:

@@ -16,22 +16,14 @@ from saml2 import saml, samlp
 
 from gateway.sources.saml import bindings, ns, times
 from gateway.store import audit
-from tests.conftest import RedisServer
 from tests.sources.saml import forge
-from tests.web.saml_support import DEVELOPER, Browser, World, demo_signer, world
+from tests.web.saml_support import DEVELOPER, Browser, World, demo_signer, world_with_redis
 
 
 @pytest.fixture(scope="module")
 def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("saml-slo")
-    redis_server = RedisServer(tmp / "redis")
-    redis_server.start()
-    try:
-        with world(tmp, redis_server.url) as running:
-            running.gateway.app.config["GATEWAY_SAML_REFUSALS_PER_MINUTE"] = 10_000
-            yield running
-    finally:
-        redis_server.stop()
+    with world_with_redis(tmp_path_factory.mktemp("saml-slo")) as running:
+        yield running
 
 
 def mint(browser: Browser, w: World) -> dict[str, str]:

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import RedisServer
 from tests.web.admin.browser import ARGS, CHROMIUM, accessibility_violations
-from tests.web.saml_support import World, world
+from tests.web.saml_support import World, world_with_redis
 
 ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = ROOT / "test-artifacts" / "portal"  # git-ignored (test-artifacts/)
@@ -20,15 +19,8 @@ SCREENSHOTS = ROOT / "test-artifacts" / "portal"  # git-ignored (test-artifacts/
 
 @pytest.fixture(scope="module")
 def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("portal")
-    redis_server = RedisServer(tmp / "redis")
-    redis_server.start()
-    try:
-        with world(tmp, redis_server.url) as running:
-            running.gateway.app.config["GATEWAY_SAML_REFUSALS_PER_MINUTE"] = 10_000
-            yield running
-    finally:
-        redis_server.stop()
+    with world_with_redis(tmp_path_factory.mktemp("portal")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import RedisServer
 from tests.web.admin.support import AdminBrowser, admin_link
-from tests.web.saml_support import World, world
+from tests.web.saml_support import World, world_with_redis
 
 
 @pytest.fixture(scope="module")
 def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("demo-world")
-    redis_server = RedisServer(tmp / "redis")
-    redis_server.start()
-    try:
-        with world(tmp, redis_server.url) as running:
-            running.gateway.app.config["GATEWAY_SAML_REFUSALS_PER_MINUTE"] = 10_000
-            yield running
-    finally:
-        redis_server.stop()
+    with world_with_redis(tmp_path_factory.mktemp("demo-world")) as running:
+        yield running
 
 
 def operator_env(w: World) -> dict[str, str]:
