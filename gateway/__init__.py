@@ -247,7 +247,9 @@ def _instrument(app: Flask) -> None:
         # One pass over the names the view set, instead of a case-insensitive scan per
         # `setdefault`; the headers added are the same.
         present = {name.lower() for name, _ in headers.items()}
-        for name, value in html if response.mimetype == "text/html" else plain:
+        # The header's prefix rather than `response.mimetype`, which parses it each time.
+        page = headers.get("Content-Type", "").startswith("text/html")
+        for name, value in html if page else plain:
             if name.lower() not in present:
                 headers.add(name, value)
         return response

@@ -24,8 +24,16 @@ def _settings() -> Settings:
 
 
 def _fail_cleanly(func: F) -> F:
-    """Startup problems print one line and exit 2, never a traceback."""
+    """Startup problems and store failures print one line and exit 2, never a traceback.
+
+    A database can pass the start-up check and still fail the command: it goes away in
+    the middle, or answers reads but refuses writes (a standby after a failover, a full
+    disk). Its transaction is then rolled back, so the line says nothing was written.
+    """
     import functools
+
+    import redis
+    from sqlalchemy.exc import SQLAlchemyError
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,9 +41,30 @@ def _fail_cleanly(func: F) -> F:
             return func(*args, **kwargs)
         except StartupError as exc:
             click.echo(f"gateway: {exc}", err=True)
-            sys.exit(2)
+        except SQLAlchemyError as exc:
+            click.echo(
+                f"gateway: the database at {_where()} failed ({_reason(exc)}); "
+                "nothing was written. Check that it is up and accepts writes, then try again",
+                err=True,
+            )
+        except redis.RedisError as exc:
+            click.echo(f"gateway: Redis failed ({_reason(exc)}); try again", err=True)
+        sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _where() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(_settings().database_url).render_as_string(hide_password=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """The error's first line, without SQLAlchemy's statement and parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,6 +215,7 @@ def admin() -> None:
 @_fail_cleanly
 def admin_link(minutes: int, reason: str) -> None:
     """Print a one-time break-glass sign-in URL for /admin (needs the running gateway's Redis)."""
+    import contextlib
     import getpass
 
     import redis
@@ -205,17 +235,23 @@ def admin_link(minutes: int, reason: str) -> None:
             "(or set GATEWAY_REDIS_URL to its Redis) and try again"
         )
     engine = _engine(settings)
+    store, keys = connect(url), Keys(settings.redis_prefix)
     try:
-        token, link = links.create(
-            connect(url), Keys(settings.redis_prefix), minutes=minutes, reason=reason
-        )
+        token, link = links.create(store, keys, minutes=minutes, reason=reason)
     except redis.RedisError as exc:
         raise click.ClickException(f"cannot store the link in Redis at {url}: {exc}") from None
-    audit.record(engine, audit.AuditEvent(
-        event_type="admin.link.created", outcome="success", subject=f"break-glass:{link.link_id}",
-        detail={"link": link.link_id, "minutes": minutes, "reason": link.reason,
-                "os_user": getpass.getuser()},
-    ))
+    try:
+        audit.record(engine, audit.AuditEvent(
+            event_type="admin.link.created", outcome="success",
+            subject=f"break-glass:{link.link_id}",
+            detail={"link": link.link_id, "minutes": minutes, "reason": link.reason,
+                    "os_user": getpass.getuser()},
+        ))
+    except audit.AuditUnavailable:
+        # No link without its audit record: withdraw it (never printed, so never used).
+        with contextlib.suppress(redis.RedisError):
+            store.delete(keys.admin_link(token))
+        raise
     click.echo(f"{settings.base_url}/admin/link/{token}")
     click.echo(f"valid once, for {minutes} minute(s); link id {link.link_id} in the audit trail",
                err=True)

@@ -55,8 +55,9 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             "workers": self.settings.workers,
             # Threads, not one request per process: an exchange spends most of its time
             # waiting on Redis and the audit commit, and threads waiting together share
-            # one commit (docs/decisions/0009-performance.md, "Server").
-            "worker_class": "gthread",
+            # one commit (docs/decisions/0009-performance.md, "Server"). gthread, except
+            # that a draining worker refuses new connections at once (gateway.drain).
+            "worker_class": "gateway.drain.DrainingWorker",
             "threads": self.settings.threads,
             "timeout": 30,
             "graceful_timeout": 20,

@@ -119,6 +119,16 @@ class Settings:
         "GATEWAY_RATE_LIMIT_STS_SUBJECT", "600/minute",
         "SigV4-signed STS calls per person behind the access key (else per session).",
     )
+    rate_limit_authorize_address: str = _meta(
+        "GATEWAY_RATE_LIMIT_AUTHORIZE_ADDRESS", "60000/minute",
+        "Authorization API questions (/api/v1/authorize) per client address: the resource "
+        "server's, which forwards all its clients' requests.",
+    )
+    rate_limit_authorize_subject: str = _meta(
+        "GATEWAY_RATE_LIMIT_AUTHORIZE_SUBJECT", "6000/minute",
+        "Authorization API questions per person behind the forwarded request's access key "
+        "(else per session).",
+    )
     config_reload_interval: float = _meta(
         "GATEWAY_CONFIG_RELOAD_INTERVAL", "0.5",
         "Seconds between checks of the config version in Redis (0.05-1).",
@@ -288,6 +298,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "rate_limit_signin_subject": _rate,
     "rate_limit_sts_address": _rate,
     "rate_limit_sts_subject": _rate,
+    "rate_limit_authorize_address": _rate,
+    "rate_limit_authorize_subject": _rate,
     "config_reload_interval": _float(0.05, 1.0),
     "idp_timeout": _float(0.5, 30.0),
 }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.state.revocations import Revocations, RevocationStateUnknown
 from gateway.store import audit, names
@@ -97,10 +98,53 @@ def revoke_session(
     if event is None or event.role_arn != role.arn or expires_at is None:
         return None
     revocations.revoke(access_key_id, expires_at)
-    return audit.record(engine, audit.AuditEvent(
-        event_type=CREDENTIALS_REVOKED, outcome="success", request_id=request_id,
-        principal_arn=event.principal_arn, role_arn=role.arn, account=role.account_id,
-        provider=event.provider, subject=event.subject, access_key_id=access_key_id,
-        session_id=event.session_id, source_ip=source_ip,
-        detail={"actor": actor, "expires_at": expires_at, "scope": "session"},
+    return audit.record(engine, _revoked(
+        event, access_key_id, expires_at, actor=actor, request_id=request_id,
+        source_ip=source_ip, role_arn=role.arn, account=role.account_id,
     ))
+
+
+def record_revoked(
+    engine: Engine, revoked: list[tuple[str, int]], *, actor: str,
+    request_id: str | None, source_ip: str | None, provider: str | None,
+    subject: str | None, detail: dict[str, object],
+) -> None:
+    """Audit sessions revoked elsewhere (SAML logout), each in the shape of `revoke_session`.
+
+    `revoked` holds (access key id, expiry) pairs. Each event is named from its issuance
+    record, so the admin trail finds it with the sign-in it belongs to; `provider` and
+    `subject` stand in when that record cannot be read (the database is away: the events
+    are then spooled like any other, and no further lookup waits on it).
+    """
+    readable = True
+    for access_key_id, expires_at in revoked:
+        issued = None
+        if readable:
+            try:
+                issued = issued_event(engine, access_key_id)
+            except SQLAlchemyError:
+                readable = False
+        audit.record(engine, _revoked(
+            issued, access_key_id, expires_at, actor=actor, request_id=request_id,
+            source_ip=source_ip, provider=provider, subject=subject, detail=detail,
+        ))
+
+
+def _revoked(
+    issued: audit.AuditEvent | None, access_key_id: str, expires_at: int, *, actor: str,
+    request_id: str | None, source_ip: str | None, role_arn: str | None = None,
+    account: str | None = None, provider: str | None = None, subject: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> audit.AuditEvent:
+    """One `credentials.revoked` event: who held the session, and who ended it."""
+    return audit.AuditEvent(
+        event_type=CREDENTIALS_REVOKED, outcome="success", request_id=request_id,
+        principal_arn=issued.principal_arn if issued else None,
+        role_arn=role_arn or (issued.role_arn if issued else None),
+        account=account or (issued.account if issued else None),
+        provider=issued.provider if issued else provider,
+        subject=issued.subject if issued else subject,
+        access_key_id=access_key_id,
+        session_id=issued.session_id if issued else None, source_ip=source_ip,
+        detail={"actor": actor, "expires_at": expires_at, "scope": "session", **(detail or {})},
+    )

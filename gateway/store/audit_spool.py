@@ -101,15 +101,53 @@ class Spool:
         if self._pid != os.getpid():
             # A forked child must not write into (or drain) its parent's file.
             self._fd, self._path, self._pid = None, None, os.getpid()
+        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+            self._carry_over_removed()
         if self._fd is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
-            path = self.directory / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            _fsync_directory(self.directory)
-            self._fd, self._path = fd, path
+            self._fd, self._path = self._new_file()
         return self._fd
+
+    def _new_file(self) -> tuple[int, Path]:
+        # The directory too: it may have been removed (GATEWAY_VAR_DIR cleaned up).
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _fsync_directory(self.directory)
+        return fd, path
+
+    def _carry_over_removed(self) -> None:
+        """Our file was deleted while open (its directory removed): move its events on.
+
+        Appends to it would still succeed, into a file no drain can find and that is gone
+        when this process ends: events acknowledged as durable, then lost. So its content
+        is read back through the descriptor we hold and written to a new file; the old
+        descriptor is let go only once that is on disk (until then it is still ours).
+        """
+        fd, path = self._fd, self._path
+        assert fd is not None
+        try:
+            with open(f"/proc/self/fd/{fd}", "rb") as removed:
+                kept = removed.read()
+        except OSError as exc:
+            kept = b""
+            log.error("audit spool %s was deleted while in use and cannot be read back (%s); "
+                      "the events spooled in it before are lost", path, exc)
+        new_fd, new_path = self._new_file()  # OSError: keep the old one, the caller fails
+        try:
+            view = memoryview(kept)
+            while view:
+                view = view[os.write(new_fd, view) :]
+            os.fsync(new_fd)
+        except OSError:
+            os.close(new_fd)
+            _remove(new_path)
+            raise
+        os.close(fd)
+        self._fd, self._path = new_fd, new_path
+        log.warning("audit spool %s was deleted while in use; its %d bytes of events are "
+                    "now in %s", path, len(kept), new_path)
 
     def has_own(self) -> bool:
         with self._lock:
@@ -139,6 +177,8 @@ class Spool:
         with self._lock:
             if self._fd is None or self._pid != os.getpid():
                 return
+            if os.fstat(self._fd).st_nlink == 0:
+                self._carry_over_removed()
             fd, path = self._fd, self._path
             self._fd, self._path = None, None
         assert path is not None

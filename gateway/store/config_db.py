@@ -7,11 +7,11 @@ says" are compared as equal values, and the store writes only real differences.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.problems import Invalid, Problem, join
@@ -34,6 +34,7 @@ from gateway.store.config_schema import (
 )
 from gateway.store.models import (
     Account,
+    ChangeLogEntry,
     IdentityProvider,
     MappingRule,
     Role,
@@ -60,18 +61,7 @@ def read_config(connection: Connection | Session) -> ConfigSpec:
         AccountSpec(row.id, row.alias) for row in connection.execute(select(Account.__table__))
     ]
     roles = [
-        RoleSpec(
-            account_id=row.account_id,
-            name=row.name,
-            path=row.path,
-            role_id=row.role_id,
-            description=row.description,
-            max_session_duration=row.max_session_duration,
-            trust_policy=row.trust_policy,
-            policies=tuple(sorted(policies[row.id])),
-            tags=tuple(sorted(tags[row.id])),
-            revoke_sessions_before=row.revoke_sessions_before,
-        )
+        _role_spec(row, policies[row.id], tags[row.id])
         for row in connection.execute(select(Role.__table__))
     ]
     providers = [
@@ -79,6 +69,71 @@ def read_config(connection: Connection | Session) -> ConfigSpec:
         for row in connection.execute(select(IdentityProvider.__table__))
     ]
     return ConfigSpec.of(accounts, roles, providers)
+
+
+def read_roles(
+    connection: Connection | Session, keys: Collection[tuple[str, str]]
+) -> list[RoleSpec]:
+    """The stored roles among `keys` ((account id, name) pairs), in key order; roles that do
+    not exist are left out. A few queries touching only those rows, whatever the size."""
+    wanted = set(keys)
+    if not wanted:
+        return []
+    rows = []
+    # Two IN lists per query: half a chunk each stays under SQLite's bound-parameter limit.
+    ordered, step = sorted(wanted), _CHUNK // 2
+    for start in range(0, len(ordered), step):
+        chunk = ordered[start : start + step]
+        query = select(Role.__table__).where(
+            Role.account_id.in_({a for a, _ in chunk}), Role.name.in_({n for _, n in chunk})
+        )
+        rows += [row for row in connection.execute(query) if (row.account_id, row.name) in wanted]
+    pks = [row.id for row in rows]
+    policies: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    tags: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for start in range(0, len(pks), _CHUNK):
+        chunk_pks = pks[start : start + _CHUNK]
+        for row in connection.execute(
+            select(RolePolicy.role_pk, RolePolicy.name, RolePolicy.document).where(
+                RolePolicy.role_pk.in_(chunk_pks)
+            )
+        ):
+            policies[row.role_pk].append((row.name, row.document))
+        for row in connection.execute(
+            select(RoleTag.role_pk, RoleTag.key, RoleTag.value).where(
+                RoleTag.role_pk.in_(chunk_pks)
+            )
+        ):
+            tags[row.role_pk].append((row.key, row.value))
+    return sorted(
+        (_role_spec(row, policies[row.id], tags[row.id]) for row in rows), key=lambda r: r.key
+    )
+
+
+def read_role(connection: Connection | Session, account_id: str, name: str) -> RoleSpec | None:
+    """One stored role, or None."""
+    found = read_roles(connection, [(account_id, name)])
+    return found[0] if found else None
+
+
+def last_change_id(connection: Connection | Session) -> int:
+    """The newest change-log row's id (0 for none): every configuration write adds rows."""
+    return connection.scalar(select(func.max(ChangeLogEntry.id))) or 0
+
+
+def _role_spec(row: Any, policies: list[tuple[str, str]], tags: list[tuple[str, str]]) -> RoleSpec:
+    return RoleSpec(
+        account_id=row.account_id,
+        name=row.name,
+        path=row.path,
+        role_id=row.role_id,
+        description=row.description,
+        max_session_duration=row.max_session_duration,
+        trust_policy=row.trust_policy,
+        policies=tuple(sorted(policies)),
+        tags=tuple(sorted(tags)),
+        revoke_sessions_before=row.revoke_sessions_before,
+    )
 
 
 def _rule(row: Any) -> RuleSpec:
@@ -360,18 +415,7 @@ def apply(
     policy_rows: list[dict[str, Any]] = []
     tag_rows: list[dict[str, Any]] = []
     for key, new in new_roles.items():
-        old = old_roles.get(key)
-        pk = role_pks[key]
-        if old is not None and old != new:
-            session.execute(update(Role).where(Role.id == pk).values(**_role_row(new)))
-        if old is None or old.policies != new.policies:
-            if old is not None:
-                _delete_in(session, RolePolicy.role_pk, [pk])
-            policy_rows += [{"role_pk": pk, "name": n, "document": d} for n, d in new.policies]
-        if old is None or old.tags != new.tags:
-            if old is not None:
-                _delete_in(session, RoleTag.role_pk, [pk])
-            tag_rows += [{"role_pk": pk, "key": k, "value": v} for k, v in new.tags]
+        _write_role(session, role_pks[key], old_roles.get(key), new, policy_rows, tag_rows)
     _insert(session, RolePolicy, policy_rows)
     _insert(session, RoleTag, tag_rows)
 
@@ -423,6 +467,68 @@ def apply(
     _delete_in(session, Account.id, gone)
 
     changes = plan(current, desired)
+    _record(session, changes, actor)
+    return changes
+
+
+def apply_role(
+    session: Session, current: RoleSpec, desired: RoleSpec, *, actor: str
+) -> list[EntityChange]:
+    """Write one existing role's difference: the rows and the change-log row that `apply`
+    writes for it, touching no other entity.
+
+    For edits that keep the role's identity (account, name, path, id): what the
+    whole-configuration checks say of other entities cannot change, so the caller
+    validates the role alone (`parse_role`) and `resolve`s it against `current`.
+    """
+    if (current.key, current.arn, current.role_id) != (desired.key, desired.arn, desired.role_id):
+        raise ValueError("apply_role keeps a role's identity; renames go through apply")
+    changes = _diff(
+        "role",
+        {current.key: current},
+        {desired.key: desired},
+        lambda r: role_document(r, with_account=True),
+        lambda r: r.arn,
+    )
+    if not changes:
+        return []
+    pk = session.scalar(
+        select(Role.id).where(Role.account_id == current.account_id, Role.name == current.name)
+    )
+    if pk is None:
+        raise Invalid([Problem("", f"role {current.arn} is no longer stored")])
+    policy_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
+    _write_role(session, pk, current, desired, policy_rows, tag_rows)
+    _insert(session, RolePolicy, policy_rows)
+    _insert(session, RoleTag, tag_rows)
+    _record(session, changes, actor)
+    return changes
+
+
+def _write_role(
+    session: Session,
+    pk: int,
+    old: RoleSpec | None,
+    new: RoleSpec,
+    policy_rows: list[dict[str, Any]],
+    tag_rows: list[dict[str, Any]],
+) -> None:
+    """Update a role's row and replace its policies and tags where they differ; rows to
+    insert are added to `policy_rows` and `tag_rows` (inserted in one statement each)."""
+    if old is not None and old != new:
+        session.execute(update(Role).where(Role.id == pk).values(**_role_row(new)))
+    if old is None or old.policies != new.policies:
+        if old is not None:
+            _delete_in(session, RolePolicy.role_pk, [pk])
+        policy_rows += [{"role_pk": pk, "name": n, "document": d} for n, d in new.policies]
+    if old is None or old.tags != new.tags:
+        if old is not None:
+            _delete_in(session, RoleTag.role_pk, [pk])
+        tag_rows += [{"role_pk": pk, "key": k, "value": v} for k, v in new.tags]
+
+
+def _record(session: Session, changes: Iterable[EntityChange], actor: str) -> None:
     for change in changes:
         record_change(
             session,
@@ -433,7 +539,6 @@ def apply(
             before=change.before,
             after=change.after,
         )
-    return changes
 
 
 _CHUNK = 500  # stays under SQLite's bound-parameter limit for IN lists

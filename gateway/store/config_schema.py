@@ -294,6 +294,17 @@ def validate_role(data: Any, *, account_id: str, path: str = "") -> list[Problem
     return reader.problems
 
 
+def parse_role(data: Any, *, account_id: str, path: str = "") -> RoleSpec:
+    """One role document (as under `accounts[i].roles`) as a spec, or `Invalid` listing every
+    problem with it: the checks `parse_config` makes of each role, nothing weaker. What
+    involves other entities (unique names and ids, rules naming the role) is the caller's."""
+    reader = Reader()
+    role = _read_role(reader, data, path, account_id)
+    if reader.problems or role is None:
+        raise Invalid(reader.problems or [Problem(path, "expected a role")])
+    return role
+
+
 def validate_identity_provider(
     data: Any,
     *,
@@ -998,6 +1009,7 @@ __all__ = [
     "canonical_policy",
     "config_document",
     "parse_config",
+    "parse_role",
     "policy_text",
     "provider_document",
     "role_document",

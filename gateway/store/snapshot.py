@@ -8,18 +8,18 @@ make it safe to share between threads and to swap atomically on reload.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from gateway import iam
 from gateway.problems import Invalid, Problem
 from gateway.store import names
-from gateway.store.config_db import read_config
+from gateway.store.config_db import last_change_id, read_config, read_roles
 from gateway.store.config_schema import (
     AccountSpec,
     AdminRuleSpec,
@@ -30,6 +30,7 @@ from gateway.store.config_schema import (
     RoleSpec,
     RuleSpec,
 )
+from gateway.store.models import ChangeLogEntry
 from gateway.store.types import utcnow
 
 # These are immutable already; the snapshot shares them rather than copying.
@@ -110,21 +111,135 @@ class Snapshot:
     compiled: Mapping[tuple[iam.PolicyKind, str], Any] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # The newest change-log row this snapshot reflects (None: not read from a database).
+    # A reload reads only what changed after it (see `load_snapshot`).
+    change_id: int | None = field(default=None, compare=False)
 
 
 def load_snapshot(
     engine: Engine, version: int, *, strict: bool = False, previous: Snapshot | None = None
 ) -> Snapshot:
-    """Read and index the whole configuration in one consistent read.
+    """Read and index the configuration in one consistent read.
 
     With `strict`, a policy the engine refuses raises `Invalid` instead of only
-    leaving its role out.
+    leaving its role out. Given the `previous` snapshot, a reload after changes to
+    roles only (an admin's role edit, "revoke sessions") reads just those roles and
+    patches `previous` (`patch_snapshot`); anything else reads everything.
     """
     with engine.connect() as connection:
         _consistent(connection)
         with connection.begin():
+            change_id = last_change_id(connection)
+            if previous is not None and not strict:
+                patched = _reload_changed_roles(connection, previous, version, change_id)
+                if patched is not None:
+                    return patched
             spec = read_config(connection)
-    return build_snapshot(spec, version, strict=strict, previous=previous)
+    return build_snapshot(spec, version, strict=strict, previous=previous, change_id=change_id)
+
+
+# Beyond this many changed entities since the previous snapshot, read everything.
+PATCH_LIMIT = 200
+
+
+def _reload_changed_roles(
+    connection: Connection, previous: Snapshot, version: int, change_id: int
+) -> Snapshot | None:
+    """`previous` brought up to `change_id` by re-reading only the roles changed since;
+    None when a full read is needed.
+
+    Sound because every write to the configuration tables goes through
+    `config_db.apply`/`apply_role`, which record a change-log row per entity in the same
+    transaction, under `lock_config`: change ids become visible in commit order, so the
+    rows after `previous.change_id` are exactly what `previous` lacks.
+    """
+    if previous.change_id is None or change_id < previous.change_id:
+        return None
+    if change_id == previous.change_id:  # nothing changed (e.g. a key rotation's bump)
+        return replace(previous, version=version, loaded_at=utcnow())
+    rows = connection.execute(
+        select(ChangeLogEntry.entity_type, ChangeLogEntry.before, ChangeLogEntry.after)
+        .where(ChangeLogEntry.id > previous.change_id, ChangeLogEntry.id <= change_id)
+        .limit(PATCH_LIMIT + 1)
+    ).all()
+    if len(rows) > PATCH_LIMIT:
+        return None
+    keys: set[tuple[str, str]] = set()
+    arns: set[str] = set()
+    for row in rows:
+        if row.entity_type != "role":
+            return None  # accounts and providers are few; rules index per provider
+        for document in (row.before, row.after):
+            if document is None:
+                continue
+            account, name, path = (document.get(k) for k in ("account", "name", "path"))
+            if not (isinstance(account, str) and isinstance(name, str) and isinstance(path, str)):
+                return None
+            keys.add((account, name))
+            arns.add(names.role_arn(account, path, name))
+    return patch_snapshot(
+        previous, version, read_roles(connection, keys), keys=keys, arns=arns,
+        change_id=change_id,
+    )
+
+
+def patch_snapshot(
+    previous: Snapshot,
+    version: int,
+    roles: Iterable[RoleSpec],
+    *,
+    keys: Collection[tuple[str, str]],
+    arns: Collection[str],
+    change_id: int | None,
+) -> Snapshot:
+    """`previous` with the roles under `keys` ((account id, name)) replaced by `roles`
+    (a key without a role: deleted), as `build_snapshot` would index the result.
+
+    `arns` are every ARN those roles had or have, so that problems reported for them
+    (a role the policy engine refused is not indexed, only reported) are dropped.
+    Accounts, providers and rules are shared with `previous` as they are.
+    """
+    problems: list[Problem] = []
+    parse = _Parser(previous.compiled)
+    fresh = [role for spec in roles if (role := _role(spec, parse, problems)) is not None]
+    by_arn = dict(previous.roles_by_arn)
+    by_id = dict(previous.roles_by_id)
+    by_account = dict(previous.roles_by_account)
+    for account_id in {account_id for account_id, _ in keys}:
+        kept: list[Role] = []
+        for role in previous.roles_by_account.get(account_id, ()):
+            if (role.account_id, role.name) in keys:
+                del by_arn[role.arn], by_id[role.role_id]
+            else:
+                kept.append(role)
+        kept += (role for role in fresh if role.account_id == account_id)
+        kept.sort(key=lambda role: role.name)  # build_snapshot's order: spec.roles by key
+        if kept:
+            by_account[account_id] = tuple(kept)
+        else:
+            by_account.pop(account_id, None)
+    for role in fresh:
+        by_arn[role.arn] = role
+        by_id[role.role_id] = role
+    prefixes = tuple(f"roles[{arn}]." for arn in arns)
+    kept_problems = [p for p in previous.problems if not p.path.startswith(prefixes)]
+    # The compiled documents still in use: shared ones stay, replaced ones go, so many
+    # patches in a row hold no more than one load would.
+    used = {id(role.trust_policy) for role in by_arn.values()}
+    used.update(id(policy) for role in by_arn.values() for policy in role.policies.values())
+    compiled = {key: value for key, value in previous.compiled.items() if id(value) in used}
+    compiled.update(parse.used)
+    return replace(
+        previous,
+        version=version,
+        loaded_at=utcnow(),
+        roles_by_arn=MappingProxyType(by_arn),
+        roles_by_id=MappingProxyType(by_id),
+        roles_by_account=MappingProxyType(by_account),
+        problems=(*kept_problems, *problems),
+        compiled=MappingProxyType(compiled),
+        change_id=change_id,
+    )
 
 
 def _consistent(connection: Connection) -> None:
@@ -135,7 +250,12 @@ def _consistent(connection: Connection) -> None:
 
 
 def build_snapshot(
-    spec: ConfigSpec, version: int, *, strict: bool = False, previous: Snapshot | None = None
+    spec: ConfigSpec,
+    version: int,
+    *,
+    strict: bool = False,
+    previous: Snapshot | None = None,
+    change_id: int | None = None,
 ) -> Snapshot:
     """Index a configuration, parsing each distinct policy document once."""
     problems: list[Problem] = []
@@ -164,6 +284,7 @@ def build_snapshot(
         rules_by_provider=frozen({p.name: p.rules for p in providers}),
         problems=tuple(problems),
         compiled=MappingProxyType(parse.used),
+        change_id=change_id,
     )
 
 

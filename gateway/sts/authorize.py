@@ -33,6 +33,7 @@ from gateway.state.revocations import Revocations
 from gateway.store.snapshot import Snapshot
 from gateway.sts import authz_message
 from gateway.sts.authenticate import Caller, authenticate
+from gateway.sts.caches import PER_SESSION
 from gateway.sts.credentials import SessionClaims
 from gateway.sts.errors import SignatureDoesNotMatch
 from gateway.sts.keyring import Keyring
@@ -395,7 +396,7 @@ def decide(
     )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PER_SESSION)
 def _session_keys(claims: SessionClaims) -> Mapping[str, tuple[str, ...]]:
     """The caller's own condition keys, built once per session (claims are immutable)."""
     return session_keys(
@@ -410,7 +411,7 @@ def _session_keys(claims: SessionClaims) -> Mapping[str, tuple[str, ...]]:
     )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PER_SESSION)
 def _principal(claims: SessionClaims) -> Principal:
     """The caller as policies see it; `claims.arn` is rebuilt on every access, so cached."""
     return Principal.aws(claims.arn)
@@ -447,7 +448,7 @@ def principal_of(claims: SessionClaims) -> dict[str, Any]:
     return dict(_principal_fields(claims))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PER_SESSION)
 def _principal_fields(claims: SessionClaims) -> Mapping[str, Any]:
     return {
         "arn": claims.arn,

@@ -26,6 +26,7 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 
 from gateway.iam.arn import parse_role_arn, session_arn
+from gateway.sts.caches import PER_SESSION
 from gateway.sts.errors import InvalidClientTokenId, PackedPolicyTooLarge
 from gateway.sts.keyring import KID_LENGTH, MAX_CREDENTIAL_LIFETIME, Keyring, Subkeys
 
@@ -194,7 +195,7 @@ def kid_of(access_key_id: str) -> str | None:
     return access_key_id[4 : 4 + KID_LENGTH]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PER_SESSION)
 def derive_secret_access_key(keyring: Keyring, access_key_id: str) -> str:
     """The secret of `access_key_id`; typed `InvalidClientTokenId` errors if it is not ours.
 
@@ -266,7 +267,7 @@ def open_session_token(keyring: Keyring, access_key_id: str, token: str) -> Sess
     return _open(keyring, access_key_id, token)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PER_SESSION)
 def _open(keyring: Keyring, access_key_id: str, token: str) -> SessionClaims:
     kid, subkeys = _subkeys_for(keyring, access_key_id)
     raw = _decode_token(token)

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import NamedTuple, Protocol, cast
 from urllib.parse import quote, unquote, unquote_to_bytes
 
+from gateway.sts.caches import PER_SESSION
 from gateway.sts.errors import (
     IncompleteSignature,
     InvalidClientTokenId,
@@ -273,7 +274,7 @@ def parse_authorization(value: str) -> AuthorizationHeader:
     return AuthorizationHeader(found["Credential"], found["SignedHeaders"], found["Signature"])
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=PER_SESSION)
 def parse_credential(text: str) -> CredentialScope:
     """`AKID/date/region/service/aws4_request`, split; `IncompleteSignature` if not five parts."""
     pieces = text.split("/")
@@ -615,7 +616,7 @@ def signature(secret: str, scope: CredentialScope, string_to_sign: str) -> str:
     return key.digest(_bytes(string_to_sign)).hex()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PER_SESSION)
 def signing_key(secret: str, date: str, region: str, service: str) -> HmacSha256:
     """kSigning, cached: a session signs many requests a day with the same scope."""
     key = hmac_sha256(_bytes(f"AWS4{secret}"), _bytes(date))

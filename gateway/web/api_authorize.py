@@ -2,10 +2,13 @@
 
 Answers: 200 with the decision (allow or deny) and the principal; 401/403 problem when
 the forwarded request's signature or credentials are refused; 400 problem naming the
-field for a malformed question; 503 problem when revocations cannot be checked. Every
-deny and every refusal is in the audit trail before the answer leaves; allows are only
-counted (`gateway_authorize_decisions_total`), as a database write per allowed request
-would put the database on the hot path (docs/resource-servers.md).
+field for a malformed question; 429 problem with Retry-After when the resource server's
+address or the person behind the access key is over their allowance
+(gateway.web.ratelimit, family `authorize`); 503 problem when revocations cannot be
+checked. Every deny and every refusal is in the audit trail before the answer leaves
+(throttling: the first of each window, docs/decisions/0012-rate-limits.md); allows are
+only counted (`gateway_authorize_decisions_total`), as a database write per allowed
+request would put the database on the hot path (docs/resource-servers.md).
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from gateway.sts.authorize import (
     principal_of,
     verify,
 )
+from gateway.sts.caches import PER_SESSION
 from gateway.sts.credentials import SessionClaims
 from gateway.sts.errors import ServiceUnavailable, StsError
 from gateway.sts.sigv4 import parse_request
+from gateway.web import ratelimit
 
 bp = Blueprint("api_authorize", __name__)
 
@@ -81,7 +86,7 @@ def _answer(decision: Decision, claims: SessionClaims, encoded: str | None = Non
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PER_SESSION)
 def _principal_json(claims: SessionClaims) -> str:
     return json.dumps(principal_of(claims))
 
@@ -114,11 +119,15 @@ def authorize_endpoint() -> Response:
     caller: Caller | None = None
     try:
         caller = verify(question, keyring=loaded.keyring, now=now)
+        # Counted once the signature proves who is asking (decision 0012, point 2).
+        ratelimit.count_subject(ratelimit.AUTHORIZE, ratelimit.signed_subject(caller.claims))
         decision = decide(caller, question, snapshot=loaded.snapshot,
                           revocations=rt.revocations, now=now)
     except RevocationStateUnknown as exc:
         error: StsError = ServiceUnavailable(detail=f"revocation list unavailable: {exc}")
         return _refused(rt, error, question, caller)
+    except ratelimit.Throttled as exc:
+        return throttled(exc, question, caller)
     except StsError as exc:
         return _refused(rt, exc, question, caller)
 
@@ -207,6 +216,42 @@ def _refused(
     ))
     metrics.AUTHORIZE_DECISIONS.labels("refused", error.code).inc()
     return problem(status, error.code, error.message)
+
+
+def throttled(
+    error: ratelimit.Throttled,
+    question: AuthorizeRequest | None = None,
+    caller: Caller | None = None,
+) -> Response:
+    """429 problem with Retry-After; audited like any refusal, but only the first of a
+    counter's window (a flood must not become a flood of audit rows)."""
+    if error.audit:
+        claims = caller.claims if caller is not None else None
+        audit.record(runtime().engine, audit.AuditEvent(
+            event_type=AUTHORIZE_REFUSED,
+            outcome="failure",
+            request_id=g.get("request_id"),
+            principal_arn=claims.arn if claims else None,
+            role_arn=claims.role_arn if claims else None,
+            account=claims.account if claims else None,
+            provider=claims.provider if claims else None,
+            subject=claims.subject if claims else None,
+            access_key_id=caller.access_key_id if caller is not None else None,
+            session_id=claims.session_id if claims else None,
+            source_ip=request.remote_addr,
+            user_agent=request.headers.get("User-Agent"),
+            error_code=error.code,
+            detail={
+                "scope": error.scope,
+                "action": question.action if question else None,
+                "note": "first refusal of this window; later ones are only counted",
+            },
+        ))
+    metrics.AUTHORIZE_DECISIONS.labels("refused", error.code).inc()
+    response = problem(429, error.code, error.message)
+    response.headers["Retry-After"] = str(error.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _claimed_key(question: AuthorizeRequest) -> str | None:

@@ -1,6 +1,6 @@
 """Rate limits on sign-in, token exchange and every STS action, per address and per subject.
 
-Four families, each with an `<family>:address` and a `<family>:subject` allowance:
+Five families, each with an `<family>:address` and a `<family>:subject` allowance:
 
 * `signin`: /saml/login/<p>, /oidc/<p>/login, /saml/acs, /oidc/<p>/callback; the
   subject is the issuer + subject signed in.
@@ -8,9 +8,12 @@ Four families, each with an `<family>:address` and a `<family>:subject` allowanc
 * `token`: POST /api/v1/token; issuer + subject validated.
 * `signed`: every SigV4-signed STS action; the person behind the access key (the
   federated issuer + subject its session carries, else the session's ARN).
+* `authorize`: POST /api/v1/authorize; the address is the resource server's, the
+  subject the person behind the forwarded request's access key, as for `signed`.
 
 Each limited request is counted exactly once and costs one Redis round trip (one Lua
-call, fixed windows):
+call, fixed windows), except signed calls and authorize questions, which are counted in
+process and sent to Redis in batches off the request path (gateway.web.ratelimit_batch):
 
 * where the subject becomes known (token or assertion validated, signature verified),
   its address and its subject are counted together. Only validated subjects are
@@ -26,7 +29,8 @@ counter, window and process is audited; the rest are counted in a metric, so a f
 cannot turn into a flood of audit rows (docs/decisions/0012-rate-limits.md).
 
 When Redis cannot be asked, the unauthenticated families fail closed (503); signed STS
-calls fail open, keeping the promise that issued credentials verify without Redis.
+calls and authorize questions fail open (their counts are dropped), keeping the promise
+that issued credentials verify without Redis.
 """
 
 from __future__ import annotations
@@ -49,22 +53,26 @@ from gateway.sts.credentials import SessionClaims
 from gateway.sts.errors import ServiceUnavailable, StsError, Throttling
 from gateway.sts.issue import Origin, refuse
 from gateway.web.errors import error_response
+from gateway.web.ratelimit_batch import BatchedCounters
+from gateway.web.sts_form import sts_pairs
 
 CONFIG_KEY = "GATEWAY_RATE_LIMITS"  # app.config override per scope, for tests: {scope: "N/period"}
 EXTENSION = "gateway.ratelimit"
 SUBJECT_HOOK = "gateway.subject_limit"
 UNSIGNED_ACTIONS = ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
-SIGNIN, STS, TOKEN, SIGNED = "signin", "sts", "token", "signed"
-FAMILIES = (SIGNIN, STS, TOKEN, SIGNED)
+SIGNIN, STS, TOKEN, SIGNED, AUTHORIZE = "signin", "sts", "token", "signed", "authorize"
+FAMILIES = (SIGNIN, STS, TOKEN, SIGNED, AUTHORIZE)
+# Families of calls signed with issued credentials: counted in batches, failing open.
+_BATCHED = frozenset({SIGNED, AUTHORIZE})
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 _MEMO_SIZE = 10_000
-_FAIL_OPEN_PAUSE = 1.0  # seconds the signed family stops asking an unreachable Redis
 
 # Endpoint → family; /sts is `sts` or `signed` by its Action (see _family).
 _SIGNIN_STARTS = frozenset({"saml.login", "oidc.login"})
 _SIGNIN_ENDS = frozenset({"saml.acs", "oidc.callback"})
 _STS_ENDPOINTS = frozenset({"sts.endpoint", "sts.endpoint_root"})
 _EXCHANGE_ENDPOINT = "token_exchange.exchange"
+_AUTHORIZE_ENDPOINT = "api_authorize.authorize_endpoint"
 
 # One round trip for every counter of a request. PTTL < 0 (a new key, or one that lost
 # its TTL) starts the window, so no counter can ever outlive it.
@@ -163,7 +171,8 @@ class RateLimits:
         self._prefix = prefix
         self._script = store.register_script(_COUNT)
         self._memo = _Memo()
-        self._paused_until = 0.0  # signed family: Redis failed recently, fail open
+        # The signed family counts off the request path (ratelimit_batch, decision 0012).
+        self.batched = BatchedCounters(store)
 
     def key(self, scope: str, identifier: str) -> str:
         return f"{self._prefix}{scope}:{_digest(identifier)}"
@@ -171,14 +180,20 @@ class RateLimits:
     def hit(self, *counters: tuple[str, str]) -> None:
         """Count each (scope, identifier) once; raise Throttled for the one furthest over.
 
-        Raises redis.RedisError when Redis cannot be asked.
+        Raises redis.RedisError when Redis cannot be asked. Signed and authorize counters
+        never ask it here: they are counted in process and sent in batches.
         """
         keys = [self.key(scope, ident) for scope, ident in counters]
         windows = [self.rates[scope].seconds * 1000 for scope, _ in counters]
-        answer = self._script(keys=keys, args=windows)
+        if counters[0][0].partition(":")[0] in _BATCHED:
+            counts = self.batched.hit(keys, windows)
+        else:
+            answer = self._script(keys=keys, args=windows)
+            counts = [(int(answer[2 * i]), max(int(answer[2 * i + 1]), 1))
+                      for i in range(len(keys))]
         worst: Throttled | None = None
         for i, (scope, _) in enumerate(counters):
-            count, ttl_ms = int(answer[2 * i]), max(int(answer[2 * i + 1]), 1)
+            count, ttl_ms = counts[i]
             if count <= self.rates[scope].count:
                 continue
             # Only the first refusal of a counter's window (in this process) is audited.
@@ -198,12 +213,6 @@ class RateLimits:
         if seconds is None:
             return None
         return Throttled(scope, max(1, math.ceil(seconds)), audit=False)
-
-    def paused(self) -> bool:
-        return time.monotonic() < self._paused_until
-
-    def pause(self) -> None:
-        self._paused_until = time.monotonic() + _FAIL_OPEN_PAUSE
 
 
 def limits() -> RateLimits:
@@ -240,8 +249,6 @@ def count_subject(family: str, subject: str) -> None:
         return
     rl = limits()
     g.rl_counted = True
-    if family == SIGNED and rl.paused():
-        return
     try:
         rl.hit((f"{family}:address", client_address()), (f"{family}:subject", subject))
     except Throttled as exc:
@@ -249,9 +256,6 @@ def count_subject(family: str, subject: str) -> None:
         metrics.RATE_LIMITED.labels(exc.scope).inc()
         raise
     except redis.RedisError as exc:
-        if family == SIGNED:
-            rl.pause()
-            return
         raise ServiceUnavailable(detail=f"rate-limit store unavailable: {exc}") from None
 
 
@@ -273,6 +277,8 @@ def init(app: Flask) -> None:
         "token:subject": s.rate_limit_subject,
         "signed:address": s.rate_limit_sts_address,
         "signed:subject": s.rate_limit_sts_subject,
+        "authorize:address": s.rate_limit_authorize_address,
+        "authorize:subject": s.rate_limit_authorize_subject,
     }
     configured.update(app.config.get(CONFIG_KEY) or {})
     rates = {scope: Rate.parse(text) for scope, text in configured.items()}
@@ -292,6 +298,8 @@ def _family() -> str | None:
         return STS if _is_unsigned_call() else SIGNED
     if endpoint == _EXCHANGE_ENDPOINT:
         return TOKEN
+    if endpoint == _AUTHORIZE_ENDPOINT:
+        return AUTHORIZE
     if endpoint in _SIGNIN_STARTS or endpoint in _SIGNIN_ENDS:
         return SIGNIN
     return None
@@ -304,12 +312,8 @@ def _is_unsigned_call() -> bool:
         # Neither an unsigned action's name nor a percent-escape that could spell one:
         # a signed action (GetCallerIdentity and friends pay nothing more here).
         return False
-    from gateway.sts.protocol import decode_form
-
     try:
-        pairs = decode_form(request.query_string)
-        if request.mimetype == "application/x-www-form-urlencoded":
-            pairs += decode_form(body)
+        pairs = sts_pairs()
     except StsError:
         return False  # the STS edge reports malformed input itself
     return any(name == "Action" and value in UNSIGNED_ACTIONS for name, value in pairs)
@@ -358,8 +362,6 @@ def _count_refused(family: str, response: Response) -> Response:
     """
     g.rl_counted = True
     rl = limits()
-    if family == SIGNED and rl.paused():
-        return response
     try:
         rl.hit((f"{family}:address", client_address()))
     except Throttled as exc:
@@ -367,8 +369,7 @@ def _count_refused(family: str, response: Response) -> Response:
         metrics.RATE_LIMITED.labels(exc.scope).inc()
         return _refusal(family, exc)
     except redis.RedisError:
-        if family == SIGNED:
-            rl.pause()
+        pass  # the page's own answer stands; a refusal needs no count to be right
     return response
 
 
@@ -381,10 +382,17 @@ def _refusal(family: str, error: Throttled) -> Response:
         SIGNED: _sts_refusal,
         TOKEN: _token_refusal,
         SIGNIN: _page_refusal,
+        AUTHORIZE: _authorize_refusal,
     }
     response = renderers[family](error)
     response.headers["Retry-After"] = str(error.retry_after)
     return response
+
+
+def _authorize_refusal(error: Throttled) -> Response:
+    from gateway.web.api_authorize import throttled
+
+    return throttled(error)
 
 
 def _origin() -> Origin:
@@ -402,12 +410,8 @@ def _sts_refusal(error: Throttled) -> Response:
 
 
 def _action() -> str | None:
-    from gateway.sts.protocol import decode_form
-
     try:
-        pairs = decode_form(request.query_string)
-        if request.mimetype == "application/x-www-form-urlencoded":
-            pairs += decode_form(request.get_data(cache=True))
+        pairs = sts_pairs()
     except StsError:
         return None
     return next((value[:64] for name, value in pairs if name == "Action"), None)

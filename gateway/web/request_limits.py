@@ -79,9 +79,9 @@ def _check_chunked_body() -> None:
     view the first bytes as if they were the whole body. Reading it here (cached for the
     view) tells the two apart: a body that fills the limit is refused.
     """
-    if request.content_length is not None:
-        return
-    if "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+    # Straight from the environ (the properties parse on every request). Chunked wins over
+    # a Content-Length given beside it, as in Werkzeug's `content_length`.
+    if "chunked" not in request.environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return
     limit = SMALLER_LIMITS.get(request.endpoint or "", request.max_content_length)
     if limit is None:

@@ -28,6 +28,7 @@ from lxml import etree
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
+from gateway.admin import sessions
 from gateway.runtime import Runtime, runtime
 from gateway.sources import disabled
 from gateway.sources.saml import (
@@ -224,7 +225,7 @@ def logout() -> BaseResponse:
     identity = signed_in.identity
     provider = rt.snapshot.providers_by_name.get(identity.provider)
     details: dict[str, Any] = dict(signed_in.details.get("saml") or {})
-    _finish_signin(rt, provider, signed_in.signin_id)
+    _finish_signin(rt, provider, signed_in.signin_id, "sp", identity.issuer, identity.subject)
     signin.end(rt, None)
     now = datetime.now(UTC)
     endpoint = None
@@ -362,7 +363,7 @@ def _logout_requested(rt: Runtime, svc: Service, root: etree._Element, idp: Idp,
         ended.append(current.signin_id)
     for signin_id in ended:
         rt.redis.set(rt.keys.signin_ended(signin_id), b"1", ex=rt.settings.session_lifetime)
-        _finish_signin(rt, idp.provider, signin_id)
+        _finish_signin(rt, idp.provider, signin_id, "idp", idp.entity_id, name_id)
     if current is not None and current.signin_id in ended:
         signin.end(rt, None)
     _audit(rt, SIGNOUT, "success", idp.provider, subject=name_id, detail={
@@ -382,12 +383,22 @@ def _logout_requested(rt: Runtime, svc: Service, root: etree._Element, idp: Idp,
         private_pem=svc.keys().current.private_pem), 303)
 
 
-def _finish_signin(rt: Runtime, provider: IdentityProvider | None, signin_id: str) -> None:
-    """Revoke what this sign-in minted when the provider's policy says logout revokes."""
+def _finish_signin(rt: Runtime, provider: IdentityProvider | None, signin_id: str,
+                   initiated_by: str, issuer: str, subject: str) -> None:
+    """Revoke what this sign-in minted when the provider's policy says logout revokes.
+
+    Each revoked credential gets its own `credentials.revoked` event, in the shape of an
+    admin's per-session revoke, so the sign-in's trail shows how each one ended.
+    """
     if provider is not None and provider.options.get("revoke_on_logout") is True and signin_id:
         revoked = signin.revoke_credentials(rt, signin_id)
+        sessions.record_revoked(
+            rt.engine, revoked, actor="saml-logout", request_id=g.get("request_id"),
+            source_ip=request.remote_addr, provider=issuer, subject=subject,
+            detail={"signin_id": signin_id, "initiated_by": initiated_by},
+        )
         if revoked:
-            log.info("revoked %d credential(s) of sign-in %s at logout", revoked, signin_id)
+            log.info("revoked %d credential(s) of sign-in %s at logout", len(revoked), signin_id)
     elif signin_id:
         rt.redis.delete(rt.keys.signin_credentials(signin_id))
 

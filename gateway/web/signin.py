@@ -108,15 +108,15 @@ def track_credentials(rt: Runtime, signin_id: str, access_key_id: str, expires_a
     pipe.execute()
 
 
-def revoke_credentials(rt: Runtime, signin_id: str) -> int:
-    """Revoke every credential this sign-in minted; returns how many."""
+def revoke_credentials(rt: Runtime, signin_id: str) -> list[tuple[str, int]]:
+    """Revoke every credential this sign-in minted; each one's access key id and expiry."""
     key = rt.keys.signin_credentials(signin_id)
     entries = rt.redis.lrange(key, 0, -1)
-    count = 0
+    revoked: list[tuple[str, int]] = []
     for entry in entries:
         text = entry.decode() if isinstance(entry, bytes) else str(entry)
         access_key_id, _, expires = text.partition(" ")
         rt.revocations.revoke(access_key_id, int(expires))
-        count += 1
+        revoked.append((access_key_id, int(expires)))
     rt.redis.delete(key)
-    return count
+    return revoked

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Request, Response, g, request
-from werkzeug.datastructures import EnvironHeaders
 
 from gateway.runtime import Runtime, runtime
 from gateway.state.revocations import RevocationStateUnknown
@@ -22,7 +22,6 @@ from gateway.sts.params import (
 from gateway.sts.protocol import (
     HttpResponse,
     StsResult,
-    decode_form,
     merge_params,
     render_error,
     render_result,
@@ -30,6 +29,7 @@ from gateway.sts.protocol import (
 )
 from gateway.sts.sigv4 import SignedRequest, from_wsgi
 from gateway.web import ratelimit
+from gateway.web.sts_form import sts_pairs
 
 bp = Blueprint("sts", __name__)
 
@@ -42,7 +42,7 @@ def signed_request(req: Request) -> SignedRequest:
     prefix = environ.get("SCRIPT_NAME", "")
     if prefix and not path.startswith(prefix + "/"):
         path = prefix + path  # the proxy stripped the prefix the client signed
-    headers = [(name, from_wsgi(value)) for name, value in EnvironHeaders(environ).items()]
+    headers = _headers(environ)
     if "werkzeug.proxy_fix.orig" in environ and environ.get("HTTP_X_FORWARDED_PORT"):
         # ProxyFix appended X-Forwarded-Port to the host; SDKs sign the host as addressed,
         # without the scheme's default port (an ALB sends X-Forwarded-Port: 443 always).
@@ -59,16 +59,35 @@ def signed_request(req: Request) -> SignedRequest:
     )
 
 
+_CGI_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+_CGI_DUPLICATES = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+
+
+def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The headers as Werkzeug's EnvironHeaders lists them (same names, same order),
+    in one pass over the environ without its general-purpose machinery."""
+    out = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in _CGI_DUPLICATES:
+                out.append((key[5:].replace("_", "-").title(), from_wsgi(value)))
+        elif key in _CGI_HEADERS and value:
+            out.append((key.replace("_", "-").title(), from_wsgi(value)))
+    return out
+
+
 def _env(rt: Runtime, now: datetime) -> Env:
     loaded = rt.config.current()
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    environ = req.environ
     return Env(
         engine=rt.engine,
         snapshot=loaded.snapshot,
         keyring=loaded.keyring,
         revocations=rt.revocations,
         now=now,
-        origin=Origin(g.request_id, request.remote_addr, request.headers.get("User-Agent")),
-        secure=request.is_secure,
+        origin=Origin(g.request_id, req.remote_addr, environ.get("HTTP_USER_AGENT")),
+        secure=req.is_secure,
     )
 
 
@@ -83,11 +102,7 @@ def endpoint() -> Response:
     action = "unknown"
     caller: Caller | None = None
     try:
-        body = request.get_data(cache=True)
-        form = request.mimetype == "application/x-www-form-urlencoded"
-        params = merge_params(
-            decode_form(request.query_string), decode_form(body) if form else []
-        )
+        params = merge_params(sts_pairs())
         action = params.get("Action") or "unknown"
         sts_request = parse_request(params)
         result: StsResult

@@ -43,6 +43,8 @@ def gateway_env(var_dir: Path, redis_url: str, port: int, **overrides: str) -> d
         "GATEWAY_RATE_LIMIT_SUBJECT": "100000/minute",
         "GATEWAY_RATE_LIMIT_STS_ADDRESS": "100000/minute",
         "GATEWAY_RATE_LIMIT_STS_SUBJECT": "100000/minute",
+        "GATEWAY_RATE_LIMIT_AUTHORIZE_ADDRESS": "100000/minute",
+        "GATEWAY_RATE_LIMIT_AUTHORIZE_SUBJECT": "100000/minute",
     }
     env.update(overrides)
     return env

@@ -219,3 +219,73 @@ def test_issuance_is_refused_when_neither_database_nor_spool_takes_the_event(
     finally:
         server.stop()
         engine.dispose()
+
+
+REMOVED_WHILE_OPEN = """
+import shutil, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from gateway.store.audit_spool import Spool
+directory = Path(sys.argv[1])
+spool = Spool(directory)
+def rows(numbers):
+    return [dict(event_type="credentials.issued", outcome="success", request_id=f"req-{n}",
+                 access_key_id=f"ASIA{n:016d}", subject="alice", detail={"n": n},
+                 at=datetime.now(UTC)) for n in numbers]
+spool.append(rows((1, 2)))
+shutil.rmtree(directory.parent)  # GATEWAY_VAR_DIR removed, the open spool file with it
+spool.append(rows((3, 4)))
+"""
+
+
+def test_a_spool_file_deleted_while_open_is_carried_over_with_every_event(
+    any_engine: Engine,
+    tmp_path: Path,
+) -> None:
+    """Events acknowledged as durable must not go on into a file nobody can find."""
+    spool = tmp_path / "var" / "audit-spool"
+    done = subprocess.run(
+        [sys.executable, "-c", REMOVED_WHILE_OPEN, str(spool)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "was deleted while in use" in done.stderr
+    [carried] = spool.glob("*.jsonl")
+    assert [row["access_key_id"] for row in read_rows(carried)] == [
+        f"ASIA{n:016d}" for n in (1, 2, 3, 4)
+    ]
+    audit.open_writer(any_engine, spool)  # a process starting: it drains what was left
+    _wait(lambda: not carried.exists(), "the carried-over spool to drain")
+    assert sorted(_keys(any_engine)) == [f"ASIA{n:016d}" for n in (1, 2, 3, 4)]
+
+
+def test_logout_revocations_with_the_database_away_are_spooled_one_event_each(
+    tmp_path: Path,
+) -> None:
+    """The issuance records cannot be read: the logout's own names stand in, and each
+    revoked credential still gets its event, fsynced to the spool."""
+    from gateway.admin.sessions import record_revoked
+    from tests.conftest import free_port
+
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone")
+    spool = tmp_path / "spool"
+    audit.open_writer(engine, spool)
+    try:
+        record_revoked(
+            engine,
+            [("ASIA0000000000000001", 1_900_000_000), ("ASIA0000000000000002", 1_900_000_100)],
+            actor="saml-logout", request_id="req-logout", source_ip="192.0.2.1",
+            provider="https://idp.example.com", subject="alice@example.com",
+            detail={"signin_id": "s-1", "initiated_by": "idp"},
+        )
+        rows = [row for path in spool.glob("*.jsonl") for row in read_rows(path)]
+    finally:
+        audit.open_writer(engine).close()
+        engine.dispose()
+    assert [(r["event_type"], r["access_key_id"]) for r in rows] == [
+        ("credentials.revoked", "ASIA0000000000000001"),
+        ("credentials.revoked", "ASIA0000000000000002"),
+    ]
+    for row in rows:
+        assert (row["provider"], row["subject"]) == ("https://idp.example.com", "alice@example.com")
+        assert row["detail"]["signin_id"] == "s-1" and row["detail"]["scope"] == "session"

@@ -13,14 +13,13 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from sqlalchemy import update
 
 from gateway import create_app
+from gateway.admin.edit import edit_role
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import audit
-from gateway.store.db import transaction
-from gateway.store.models import Role
+from gateway.store.config_schema import format_instant
 from tests.conftest import LiveServer
 from tests.sts_world import (
     ACCOUNT_A,
@@ -221,9 +220,14 @@ def test_role_revoke_sessions_before_denies_older_sessions(
     server: LiveServer, rt: Runtime
 ) -> None:
     old = first_credentials(server.app, issued_ago=60)
-    with transaction(rt.engine) as session:
-        session.execute(update(Role).where(Role.arn == BASE_ROLE).values(
-            revoke_sessions_before=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+
+    def revoke(role: dict[str, Any]) -> dict[str, Any]:
+        role["revoke_sessions_before"] = format_instant(cutoff)
+        return role
+
+    # As the admin page's "revoke active sessions" does: through the change log.
+    edit_role(rt.engine, ACCOUNT_A, BASE_ROLE.rsplit("/", 1)[1], revoke, actor="test")
     rt.config.bump()
     code, _, _ = error_of(
         sts(server, old).assume_role, RoleArn=CHAINED_ROLE, RoleSessionName="xx"

@@ -4,6 +4,7 @@ limits, tags, and the role's live sessions with revocation (all, or one by one).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,10 +13,18 @@ from flask import Response, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.admin import sessions
-from gateway.admin.edit import Document, current_document, find_account, find_role, relative
+from gateway.admin.edit import (
+    Document,
+    edit_role,
+    find_account,
+    find_role,
+    relative,
+    stored_role,
+)
 from gateway.problems import Invalid, Problem
 from gateway.runtime import runtime
 from gateway.store import names
+from gateway.store.config_db import ImportReport
 from gateway.store.config_schema import format_instant, validate_role
 from gateway.store.snapshot import Role
 from gateway.web.admin import bp
@@ -28,6 +37,7 @@ from gateway.web.admin.forms import (
     tags_text,
     text,
 )
+from gateway.web.admin.paging import paginate
 
 ROLE_FIELDS = ("account", "name", "path", "id", "description", "max_session_duration", "tags",
                "trust_policy", "policies", "revoke_sessions_before")
@@ -49,17 +59,41 @@ def pretty(document: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
+# Roles per page of the list: a configuration may hold thousands (docs/decisions/0009).
+PAGE_SIZE = 100
+MAX_QUERY = 200
+
+
 @bp.get("/roles")
 def roles() -> Response:
+    """The roles, filtered by account and text and shown a page at a time."""
     snapshot = runtime().snapshot
+    accounts = sorted(snapshot.accounts_by_id.values(), key=lambda a: a.id)
+    account_id = text(request.args, "account")
+    if account_id not in snapshot.accounts_by_id:
+        account_id = ""
+    query = text(request.args, "q")[:MAX_QUERY]
+    chosen = [account_id] if account_id else [a.id for a in accounts]
+    listed: list[Role] = [r for a in chosen for r in snapshot.roles_by_account.get(a, ())]
+    if query:
+        needle = query.casefold()
+        listed = [r for r in listed if needle in _searchable(r)]
+    paged = paginate(listed, request.args.get("page"), PAGE_SIZE)
+    shown = {r.arn for r in paged.items}
     used_by: dict[str, list[str]] = {}
     for provider in snapshot.providers_by_name.values():
         for rule in provider.rules:
-            used_by.setdefault(rule.role_arn, []).append(provider.name)
+            if rule.role_arn in shown:
+                used_by.setdefault(rule.role_arn, []).append(provider.name)
     return page("admin/roles.html", title="Roles", section="admin.roles",
-                accounts=sorted(snapshot.accounts_by_id.values(), key=lambda a: a.id),
-                roles_by_account=snapshot.roles_by_account, used_by=used_by,
-                problems=snapshot.problems)
+                accounts=accounts, roles_by_account=snapshot.roles_by_account,
+                account_id=account_id, query=query, paged=paged, used_by=used_by,
+                total=len(snapshot.roles_by_arn), problems=snapshot.problems)
+
+
+def _searchable(role: Role) -> str:
+    # The ARN holds the account, path and name.
+    return f"{role.arn}\n{role.role_id}\n{role.description}".casefold()
 
 
 def _form(role: Document, account_id: str, *, creating: bool, rows: list[PolicyRow],
@@ -176,11 +210,18 @@ def create_role() -> BaseResponse:
 
 
 def _stored(account_id: str, name: str) -> Document | None:
-    try:
-        _, _, role = find_role(current_document(runtime().engine), account_id, name)
-    except Invalid:
-        return None
-    return role
+    # One role's rows, not the whole configuration: this runs on every role page.
+    return stored_role(runtime().engine, account_id, name)
+
+
+def _write_role(account_id: str, name: str, change: Callable[[Document], Document]
+                ) -> ImportReport:
+    """`access.write` for an edit of one role that keeps its name and path (`edit_role`)."""
+    rt = runtime()
+    report = edit_role(rt.engine, account_id, name, change, actor=g.admin.actor)
+    if report.changed:
+        rt.config.bump()
+    return report
 
 
 def _configured(account_id: str, name: str) -> Role | None:
@@ -232,19 +273,11 @@ def save_role(account_id: str, name: str) -> BaseResponse:
     problems += validate_role(role, account_id=account_id)
     if problems:
         return _edit_page(account_id, name, role, rows=rows, problems=problems, status=400)
-    position: list[str] = []
-
-    def change(config: Document) -> None:
-        a_index, r_index, _ = find_role(config, account_id, name)
-        config["accounts"][a_index]["roles"][r_index] = role
-        position.append(f"accounts[{a_index}].roles[{r_index}]")
-
     try:
-        report, _ = write(change)
+        # Validated again under the lock, with what is stored by then.
+        report = _write_role(account_id, name, lambda _stored_now: role)
     except Invalid as exc:
-        prefix = position[0] if position else "role"
-        return _edit_page(account_id, name, role, rows=rows,
-                          problems=relative(exc.problems, prefix), status=400)
+        return _edit_page(account_id, name, role, rows=rows, problems=exc.problems, status=400)
     flash_report(report, f"Role {name} saved.")
     return redirect(url_for("admin.role", account_id=account_id, name=name), 303)
 
@@ -256,11 +289,14 @@ def revoke_sessions(account_id: str, name: str) -> BaseResponse:
         return _unknown(account_id, name)
     now = datetime.now(UTC)
 
-    def change(config: Document) -> None:
-        _, _, role = find_role(config, account_id, name)
+    def change(role: Document) -> Document:
         role["revoke_sessions_before"] = format_instant(now)
+        return role
 
-    report, _ = write(change)
+    try:
+        report = _write_role(account_id, name, change)
+    except Invalid:  # deleted since _stored: the same page as an unknown role
+        return _unknown(account_id, name)
     flash_report(report, f"Every session of {name} issued before "
                          f"{format_instant(now)} is refused from now on.")
     return redirect(url_for("admin.role", account_id=account_id, name=name), 303)

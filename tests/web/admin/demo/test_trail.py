@@ -147,3 +147,88 @@ def test_the_audit_list_links_rows_to_their_trail_and_unknown_events_are_404(
 def test_the_trail_is_for_admins_only(w: World) -> None:
     assert requests.get(f"{w.url}/admin/audit/trail/1", allow_redirects=False,
                         timeout=10).status_code == 401
+
+
+
+def caller_identity(w: World, creds: tuple[str, str, str]) -> int:
+    """GetCallerIdentity with (access key id, secret, token): the HTTP status."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    key, secret, token = creds
+    client = boto3.client(
+        "sts", endpoint_url=f"{w.url}/sts", region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
+    )
+    try:
+        client.get_caller_identity()
+    except ClientError as exc:
+        return int(exc.response["ResponseMetadata"]["HTTPStatusCode"])
+    return 200
+
+
+def mint_whole(browser: Browser, role: str, **extra: str) -> tuple[str, str, str]:
+    """`mint`, keeping the secret and token too, to use the credentials afterwards."""
+    answer = browser.http.post(f"{browser.w.url}/console/credentials", data={
+        "csrf_token": browser.csrf(), "role_arn": role, "duration": "900", **extra})
+    assert answer.status_code == 200, answer.text[-500:]
+    found = [re.search(rf'id="{name}"[^>]*>([^<]+)<', answer.text)
+             for name in ("access-key-id", "secret-access-key", "session-token")]
+    key, secret, token = (html.unescape(m.group(1)) if m else "" for m in found)
+    assert key.startswith("ASIA") and secret and token, answer.text[-1000:]
+    return key, secret, token
+
+
+def revoked_events(w: World, access_key_id: str) -> list[audit.AuditEvent]:
+    return audit.recent(w.rt.engine, audit.AuditFilter(
+        event_type="credentials.revoked", access_key_id=access_key_id), limit=10)
+
+
+def test_credentials_revoked_at_sp_initiated_logout_are_each_audited_and_in_the_trail(
+    admin: AdminBrowser, w: World
+) -> None:
+    alice = Browser(w)
+    alice.sign_in("alice")
+    minted = [mint_whole(alice, DEVELOPER), mint_whole(alice, DEVELOPER, refresh="1")]
+    assert [caller_identity(w, creds) for creds in minted] == [200, 200]
+    signin = signin_event(w, "alice@example.com")
+    signin_id = (signin.detail or {})["signin_id"]
+
+    answer = alice.http.post(f"{w.url}/saml/logout", data={"csrf_token": alice.csrf()})
+    assert answer.status_code == 200
+    # The demo provider revokes at logout: the credentials are refused ...
+    assert [caller_identity(w, creds) for creds in minted] == [403, 403]
+    # ... and each revocation is one event in the shape of an admin's per-session revoke.
+    for key, _, _ in minted:
+        [event] = revoked_events(w, key)
+        issuance = issued(w, key)
+        assert event.outcome == "success"
+        assert (event.principal_arn, event.role_arn, event.account, event.session_id) == (
+            issuance.principal_arn, issuance.role_arn, issuance.account, issuance.session_id)
+        assert (event.provider, event.subject) == (issuance.provider, "alice@example.com")
+        assert event.principal_arn and event.role_arn == DEVELOPER and event.session_id
+        assert event.detail == {
+            "actor": "saml-logout", "scope": "session",
+            "expires_at": (issuance.detail or {})["expires_at"],
+            "signin_id": signin_id, "initiated_by": "sp",
+        }
+    page = admin.get(f"/admin/audit/trail/{signin.id}")
+    assert kinds(page.text)[:3] == ["signin", "issued", "refresh"]
+    assert kinds(page.text).count("revoked") == 2
+    # From a revocation, the same trail.
+    first = revoked_events(w, minted[0][0])[0]
+    assert kinds(admin.get(f"/admin/audit/trail/{first.id}").text) == kinds(page.text)
+
+
+def test_credentials_revoked_at_idp_initiated_logout_are_each_audited(w: World) -> None:
+    bob = Browser(w)
+    bob.sign_in("bob")
+    creds = mint_whole(bob, "arn:aws:iam::111111111111:role/ReadOnly")
+    answer = bob.http.get(f"{w.idp.idp.base_url}/logout?user=bob")
+    assert "The gateway answered the logout: Success" in answer.text
+    assert caller_identity(w, creds) == 403
+    [event] = revoked_events(w, creds[0])
+    assert event.subject == "bob@example.com"
+    assert event.session_id == issued(w, creds[0]).session_id
+    assert (event.detail or {})["initiated_by"] == "idp"
+    assert (event.detail or {})["actor"] == "saml-logout"
