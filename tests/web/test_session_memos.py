@@ -2,7 +2,7 @@
 
 Every credential a client uses is new to the verification memos, so a memo keyed by
 session grows with the number of sessions a worker has seen until its cap: the cap is
-what it costs in memory (~5.5 KB a session across them, docs/decisions/0009, "Soak").
+what it costs in memory (~6 KB a session across them, docs/decisions/0009, "Soak").
 """
 
 from __future__ import annotations
