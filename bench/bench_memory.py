@@ -290,11 +290,14 @@ def workers(master: int) -> list[int]:
     return sorted(found)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """VmRSS, or one of its parts: RssAnon (the process's own heap) and RssFile (mapped
+    files, mostly shared libraries: how many of their pages a process has mapped depends on
+    how the page cache holds them, so it moves between runs with no change in the code)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    raise RuntimeError(f"no {field} for {pid}")
 
 
 def pss_mb(pid: int) -> float:
@@ -452,6 +455,8 @@ def rss_under_load(
     tenth = {pid: rss_mb(pid) for pid in workers(master)}
     done += run(total - done)
     after = {pid: rss_mb(pid) for pid in workers(master)}
+    anon = {pid: rss_mb(pid, "RssAnon") for pid in after}
+    files = {pid: rss_mb(pid, "RssFile") for pid in after}
     pss = {pid: pss_mb(pid) for pid in after}
     master_pss = pss_mb(master)
     if set(after) != set(before):
@@ -462,6 +467,8 @@ def rss_under_load(
         "rss_mb_at_10pct": tenth,
         "rss_mb_after": after,
         "max_rss_mb": max(after.values()),
+        "rss_anon_mb_after": anon,
+        "rss_file_mb_after": files,
         "growth_after_10pct_mb": max(after[p] - tenth[p] for p in after),
         "pss_mb_after": pss,
         "max_pss_mb": max(pss.values()),
@@ -586,7 +593,9 @@ def measure(runs: int) -> list[Row]:
         Row(
             path=f"Memory: RSS per gunicorn worker after {rss['requests']:,} mixed requests",
             figure=f"{rss['max_rss_mb']:.1f} MB (+{rss['growth_after_10pct_mb']:.1f} MB "
-            f"over the last 90 %); PSS {rss['max_pss_mb']:.0f} MB a worker, "
+            f"over the last 90 %; of it anonymous {max(rss['rss_anon_mb_after'].values()):.1f}"
+            f" MB, mapped files {max(rss['rss_file_mb_after'].values()):.1f} MB); "
+            f"PSS {rss['max_pss_mb']:.0f} MB a worker, "
             f"{rss['total_pss_mb']:.0f} MB master and workers together",
             baseline=f"bare Flask worker {rss['bare_worker_rss_mb']:.0f} MB",
             ratio=None,
