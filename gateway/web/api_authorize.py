@@ -191,8 +191,25 @@ def _refused(
     status = 401 if error.code in _UNAUTHENTICATED else error.status
     if 400 <= status < 500 and status != 401:
         status = 403  # a credential this gateway will not accept, whatever the STS status
-    claims = caller.claims if caller is not None else None
     access_key_id = caller.access_key_id if caller is not None else _claimed_key(question)
+    _record_refusal(rt, error, caller, access_key_id, {
+        "service": question.service,
+        "action": question.action,
+        "resource": question.resource,
+        "client_ip": _client_ip(question),
+        "message": error.message,
+        "why": error.detail,
+    })
+    metrics.AUTHORIZE_DECISIONS.labels("refused", error.code).inc()
+    return problem(status, error.code, error.message)
+
+
+def _record_refusal(
+    rt: Runtime, error: StsError, caller: Caller | None, access_key_id: str | None,
+    detail: dict[str, Any],
+) -> None:
+    """The `authorize.refused` audit event, naming the session when it was verified."""
+    claims = caller.claims if caller is not None else None
     audit.record(rt.engine, audit.AuditEvent(
         event_type=AUTHORIZE_REFUSED,
         outcome="failure",
@@ -200,22 +217,15 @@ def _refused(
         principal_arn=claims.arn if claims else None,
         role_arn=claims.role_arn if claims else None,
         account=claims.account if claims else None,
+        provider=claims.provider if claims else None,
+        subject=claims.subject if claims else None,
         access_key_id=access_key_id,
         session_id=claims.session_id if claims else None,
         source_ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
         error_code=error.code,
-        detail={
-            "service": question.service,
-            "action": question.action,
-            "resource": question.resource,
-            "client_ip": _client_ip(question),
-            "message": error.message,
-            "why": error.detail,
-        },
+        detail=detail,
     ))
-    metrics.AUTHORIZE_DECISIONS.labels("refused", error.code).inc()
-    return problem(status, error.code, error.message)
 
 
 def throttled(
@@ -226,27 +236,12 @@ def throttled(
     """429 problem with Retry-After; audited like any refusal, but only the first of a
     counter's window (a flood must not become a flood of audit rows)."""
     if error.audit:
-        claims = caller.claims if caller is not None else None
-        audit.record(runtime().engine, audit.AuditEvent(
-            event_type=AUTHORIZE_REFUSED,
-            outcome="failure",
-            request_id=g.get("request_id"),
-            principal_arn=claims.arn if claims else None,
-            role_arn=claims.role_arn if claims else None,
-            account=claims.account if claims else None,
-            provider=claims.provider if claims else None,
-            subject=claims.subject if claims else None,
-            access_key_id=caller.access_key_id if caller is not None else None,
-            session_id=claims.session_id if claims else None,
-            source_ip=request.remote_addr,
-            user_agent=request.headers.get("User-Agent"),
-            error_code=error.code,
-            detail={
-                "scope": error.scope,
-                "action": question.action if question else None,
-                "note": "first refusal of this window; later ones are only counted",
-            },
-        ))
+        _record_refusal(runtime(), error, caller,
+                        caller.access_key_id if caller is not None else None, {
+            "scope": error.scope,
+            "action": question.action if question else None,
+            "note": "first refusal of this window; later ones are only counted",
+        })
     metrics.AUTHORIZE_DECISIONS.labels("refused", error.code).inc()
     response = problem(429, error.code, error.message)
     response.headers["Retry-After"] = str(error.retry_after)

@@ -53,7 +53,7 @@ from gateway.sts.credentials import SessionClaims
 from gateway.sts.errors import ServiceUnavailable, StsError, Throttling
 from gateway.sts.issue import Origin, refuse
 from gateway.web.errors import error_response
-from gateway.web.ratelimit_batch import BatchedCounters
+from gateway.web.ratelimit_batch import COUNT_SCRIPT, BatchedCounters
 from gateway.web.sts_form import sts_pairs
 
 CONFIG_KEY = "GATEWAY_RATE_LIMITS"  # app.config override per scope, for tests: {scope: "N/period"}
@@ -73,23 +73,6 @@ _SIGNIN_ENDS = frozenset({"saml.acs", "oidc.callback"})
 _STS_ENDPOINTS = frozenset({"sts.endpoint", "sts.endpoint_root"})
 _EXCHANGE_ENDPOINT = "token_exchange.exchange"
 _AUTHORIZE_ENDPOINT = "api_authorize.authorize_endpoint"
-
-# One round trip for every counter of a request. PTTL < 0 (a new key, or one that lost
-# its TTL) starts the window, so no counter can ever outlive it.
-_COUNT = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  local ttl = redis.call('PTTL', key)
-  if ttl < 0 then
-    ttl = tonumber(ARGV[i])
-    redis.call('PEXPIRE', key, ttl)
-  end
-  out[2 * i - 1] = count
-  out[2 * i] = ttl
-end
-return out
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +152,7 @@ class RateLimits:
     def __init__(self, store: redis.Redis, prefix: str, rates: Mapping[str, Rate]) -> None:
         self.rates = dict(rates)
         self._prefix = prefix
-        self._script = store.register_script(_COUNT)
+        self._script = store.register_script(COUNT_SCRIPT)
         self._memo = _Memo()
         # The signed family counts off the request path (ratelimit_batch, decision 0012).
         self.batched = BatchedCounters(store)
@@ -188,7 +171,8 @@ class RateLimits:
         if counters[0][0].partition(":")[0] in _BATCHED:
             counts = self.batched.hit(keys, windows)
         else:
-            answer = self._script(keys=keys, args=windows)
+            # One round trip for every counter of the request: each counts 1.
+            answer = self._script(keys=keys, args=[n for w in windows for n in (1, w)])
             counts = [(int(answer[2 * i]), max(int(answer[2 * i + 1]), 1))
                       for i in range(len(keys))]
         worst: Throttled | None = None

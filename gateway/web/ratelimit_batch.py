@@ -34,10 +34,12 @@ log = logging.getLogger(__name__)
 
 _MAX_KEYS = 100_000  # live windows remembered; beyond it the oldest are forgotten
 
-# INCRBY every key by its delta; a key without a TTL starts its window. Returns each
-# key's count and remaining milliseconds. Lua for the same reason as the per-request
-# script: a window cannot end between the INCRBY and the PEXPIRE.
-_ADD = """
+# INCRBY every key by its delta (ARGV: delta, window ms, per key); PTTL < 0 (a new key,
+# or one that lost its TTL) starts the window, so no counter can outlive it. Returns each
+# key's count and remaining milliseconds. Lua rather than MULTI: Redis evaluates key
+# expiry once per script, so a window cannot end between the INCRBY and the PEXPIRE.
+# Also the per-request count of the other families (gateway.web.ratelimit), delta 1.
+COUNT_SCRIPT = """
 local out = {}
 for i, key in ipairs(KEYS) do
   local count = redis.call('INCRBY', key, tonumber(ARGV[2 * i - 1]))
@@ -67,12 +69,11 @@ class BatchedCounters:
     """Local counting with a periodic flush; thread-safe."""
 
     def __init__(self, store: redis.Redis, interval: float = 0.1) -> None:
-        self._script = store.register_script(_ADD)
+        self._script = store.register_script(COUNT_SCRIPT)
         self._interval = interval
         self._lock = threading.Lock()
         self._windows: dict[str, _Window] = {}
         self._pending: dict[str, tuple[int, int]] = {}  # key -> (count, window ms) to send
-        self._wake = threading.Event()
         self._owner = 0  # pid whose flusher thread is running
 
     def hit(self, keys: Sequence[str], windows_ms: Sequence[int]) -> list[tuple[int, int]]:
@@ -145,8 +146,7 @@ class BatchedCounters:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()
+            time.sleep(self._interval)
             try:
                 self.flush()
             except redis.RedisError as exc:

@@ -15,30 +15,14 @@ from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from gateway.store import audit
 from tests.conftest import LiveServer, RedisServer, make_settings
 from tests.sts_world import Minted, first_credentials
 from tests.web.authorize_support import ALLOW_A_SHARED, live_world, question
+from tests.web.test_rate_limits import client
 
 Serve = Callable[..., LiveServer]
-
-
-class _FromAddress(HTTPAdapter):
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def client(address: str) -> requests.Session:
-    http = requests.Session()
-    http.mount("http://", _FromAddress(address))
-    return http
 
 
 @pytest.fixture
