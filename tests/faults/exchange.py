@@ -23,9 +23,9 @@ def id_token(emulators: Emulators) -> str:
     return emulators.oidc.id_token(DEMO_USERS[0], OIDC_CLIENT[0])
 
 
-def rfc8693(url: str, token: str, timeout: float = 30) -> str:
-    """POST /api/v1/token; the access key id of the credentials it answered with."""
-    response = requests.post(
+def post_rfc8693(url: str, token: str, timeout: float = 30) -> requests.Response:
+    """POST /api/v1/token for the reader role; the answer as it came, whatever its status."""
+    return requests.post(
         f"{url}/api/v1/token",
         timeout=timeout,
         data={
@@ -35,6 +35,11 @@ def rfc8693(url: str, token: str, timeout: float = 30) -> str:
             "audience": OIDC_READER,
         },
     )
+
+
+def rfc8693(url: str, token: str, timeout: float = 30) -> str:
+    """POST /api/v1/token; the access key id of the credentials it answered with."""
+    response = post_rfc8693(url, token, timeout)
     assert response.status_code == 200, response.text
     key: str = response.json()["credentials"]["AccessKeyId"]
     return key

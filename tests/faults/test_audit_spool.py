@@ -19,7 +19,7 @@ import requests
 from botocore.exceptions import ClientError
 from sqlalchemy import Engine, text
 
-from gateway.devtools.emulators import Emulators, start_all
+from gateway.devtools.emulators import Emulators
 from gateway.store import audit
 from gateway.store.audit_spool import read_rows
 from gateway.store.db import make_engine
@@ -34,14 +34,9 @@ from tests.faults.exchange import (
     rfc8693,
     sts_client,
 )
-from tests.faults.postgres import Postgres, running_cluster
+from tests.faults.postgres import Postgres
 from tests.faults.served import gateway_env, new_port, prepare, world_yaml
 from tests.sources.oidc.world import OIDC_READER
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    yield from running_cluster()
 
 
 @pytest.fixture
@@ -168,13 +163,6 @@ def test_the_spool_of_a_killed_process_is_drained_once_without_its_torn_line(
     audit.open_writer(engine, spool)  # a process starting: it takes the orphan
     _wait(lambda: not orphan.exists(), "the orphaned spool to drain")
     assert sorted(_keys(engine)) == [f"ASIA{n:016d}" for n in (1, 2, 3)]
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    running = start_all("127.0.0.1")
-    yield running
-    running.stop()
 
 
 def test_issuance_is_refused_when_neither_database_nor_spool_takes_the_event(

@@ -14,13 +14,11 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
-from gateway.devtools.emulators import Emulators, start_all
+from gateway.devtools.emulators import Emulators
 from gateway.state.keys import Keys
 from gateway.store import audit
 from gateway.store.audit_spool import read_rows
@@ -28,24 +26,12 @@ from gateway.store.db import make_engine
 from gateway.store.migrate import upgrade
 from tests.conftest import RedisServer
 from tests.faults.exchange import assume, id_token, issued_events, rfc8693, sts_client
-from tests.faults.postgres import Postgres, running_cluster
+from tests.faults.postgres import Postgres
 from tests.faults.served import ServedGateway, gateway_env, new_port, prepare, world_yaml
 from tests.sources.oidc import signin
 from tests.web.admin.support import AdminBrowser, admin_link, csrf_token
 
 DEADLINE = 60.0  # seconds any awaited state may take before the test fails
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    yield from running_cluster()
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    running = start_all("127.0.0.1")
-    yield running
-    running.stop()
 
 
 def spooled(spool: Path) -> dict[int, set[str]]:

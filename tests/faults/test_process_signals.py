@@ -18,7 +18,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,10 @@ import pytest
 import requests
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from sqlalchemy import text
 
-from gateway.devtools.emulators import Emulators, start_all
+from gateway.devtools.emulators import Emulators
 from gateway.store import audit
 from gateway.store.db import make_engine
 from gateway.store.migrate import upgrade
@@ -43,25 +44,13 @@ from tests.faults.exchange import (
     rfc8693,
     sts_client,
 )
-from tests.faults.postgres import Postgres, running_cluster
+from tests.faults.postgres import Postgres
 from tests.faults.served import ServedGateway, gateway_env, new_port, prepare, world_yaml
 from tests.sources.oidc.world import OIDC_READER
 from tests.web.admin.support import AdminBrowser, admin_link, csrf_token
 
 DEADLINE = 60.0
 GRACEFUL_TIMEOUT = 20  # gateway.server: gunicorn's graceful_timeout
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    yield from running_cluster()
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    running = start_all("127.0.0.1")
-    yield running
-    running.stop()
 
 
 def wait_for(what: str, check: Callable[[], object]) -> None:
@@ -272,7 +261,7 @@ class Load:
             try:
                 status, key = self._exchange(client) if i % 2 else self._assume(client)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                    BotoCoreError):
+                    BotoCoreError, ResponseParserError):
                 with self.lock:
                     self.failures += 1  # a connection (or an answer) cut by a killed worker
                 continue

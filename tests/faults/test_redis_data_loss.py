@@ -8,13 +8,12 @@ process that knows a live revocation Redis no longer holds writes it back.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from gateway.devtools.emulators import Emulators, start_all
+from gateway.devtools.emulators import Emulators
 from gateway.state.keys import Keys
 from gateway.state.revocations import Revocations, RevocationStateUnknown
 from tests.conftest import RedisServer
@@ -30,13 +29,6 @@ from tests.faults.traffic import (
 from tests.sources.oidc import signin
 
 KEY_ID = "ASIAREVOKEDEXAMPLE01"
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    running = start_all("127.0.0.1")
-    yield running
-    running.stop()
 
 
 def test_a_process_writes_back_revocations_redis_lost(redis_server: RedisServer) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.devtools.emulators import Emulators, start_all
+from gateway.devtools.emulators import Emulators
 from tests.conftest import RedisServer
 from tests.faults.traffic import (
     World,
@@ -56,13 +56,6 @@ def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    running = start_all("127.0.0.1")
-    yield running
-    running.stop()
 
 
 class Load:

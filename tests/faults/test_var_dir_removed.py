@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,28 +29,15 @@ import redis
 import requests
 from botocore.exceptions import ClientError
 
-from gateway.devtools.emulators import Emulators, start_all
+from gateway.devtools.emulators import Emulators
 from gateway.store.db import make_engine
 from gateway.store.migrate import upgrade
 from tests.conftest import RedisServer
-from tests.faults.exchange import GRANT, ID_TOKEN, assume, id_token, issued_events, sts_client
-from tests.faults.postgres import Postgres, running_cluster
+from tests.faults.exchange import assume, id_token, issued_events, post_rfc8693, sts_client
+from tests.faults.postgres import Postgres
 from tests.faults.served import GATEWAY, ServedGateway, gateway_env, new_port, prepare, world_yaml
-from tests.sources.oidc.world import OIDC_READER
 
 DEADLINE = 60.0
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    yield from running_cluster()
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    running = start_all("127.0.0.1")
-    yield running
-    running.stop()
 
 
 def wait_for(what: str, check: object) -> None:
@@ -61,21 +47,8 @@ def wait_for(what: str, check: object) -> None:
         time.sleep(0.1)
 
 
-def exchange(base: str, token: str) -> requests.Response:
-    return requests.post(
-        f"{base}/api/v1/token",
-        timeout=30,
-        data={
-            "grant_type": GRANT,
-            "subject_token": token,
-            "subject_token_type": ID_TOKEN,
-            "audience": OIDC_READER,
-        },
-    )
-
-
 def issue(base: str, token: str) -> str:
-    answer = exchange(base, token)
+    answer = post_rfc8693(base, token)
     assert answer.status_code == 200, answer.text
     key: str = answer.json()["credentials"]["AccessKeyId"]
     return key
@@ -178,7 +151,7 @@ def test_the_embedded_redis_gone_with_the_var_dir_is_a_503_in_each_protocols_sha
     server = ServedGateway(env, tmp_path / "gateway.log").start()
     try:
         base, token = server.url, id_token(emulators)
-        assert exchange(base, token).status_code == 200
+        assert post_rfc8693(base, token).status_code == 200
         survivor = redis.Redis(unix_socket_path=str(var / "redis" / "redis.sock"))
         assert survivor.ping()
 
@@ -187,7 +160,7 @@ def test_the_embedded_redis_gone_with_the_var_dir_is_a_503_in_each_protocols_sha
         # ones (as a restart of any client connection would), so every worker needs one.
         survivor.client_kill_filter(_type="normal", skipme=True)
 
-        answer = exchange(base, token)
+        answer = post_rfc8693(base, token)
         assert answer.status_code == 503
         assert answer.json()["error"] == "temporarily_unavailable"
         with pytest.raises(ClientError) as refused:
