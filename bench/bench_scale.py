@@ -18,6 +18,9 @@ compilation), then measures, pinned to one core:
   redirects to (the goal: < 1 s); the same edit of a 100-role configuration as the
   baseline; the roles list page and the whole-document `edit_config` the other admin
   pages write through, once each (information);
+* an admin's creation of one role on the new-role page, then its deletion from its
+  page, the same way: each POST with the page it redirects to (the goal: < 1 s each);
+  the same in a 100-role configuration as the baseline;
 * one sign-in's role mapping: `gateway.roles.eligible_roles` for an identity with 20
   groups against the provider's 1,000 rules (mixed operators), the matched roles gated
   by their trust policies (the goal: < 1 ms); baseline: the same identity against its
@@ -297,6 +300,7 @@ class AdminConsole:
         assert signed_in.status_code == 303, signed_in.text
         self.path = f"/admin/roles/{account_id(0)}/Role00000"
         self.edition = 0
+        self.created = 0
 
     def edit(self) -> Timing:
         """Open Role00000's page, change its description and policy, save; the save and the
@@ -319,6 +323,39 @@ class AdminConsole:
         assert saved.status_code == 303, saved.text[-2000:]
         assert landing.status_code == 200 and "Role00000 saved." in landing.text
         return took
+
+    def create_and_delete(self) -> tuple[Timing, Timing]:
+        """Create a role on the new-role page (documents of its own), then delete it from its
+        page; each timed from the POST to the page it redirects to. The configuration ends
+        as it began."""
+        self.created += 1
+        name = f"Bench{self.created:05d}"
+        document = role(self.store.roles + self.created)
+        form = {
+            "csrf_token": _csrf(self.client.get("/admin/roles/new").text),
+            "account": account_id(0),
+            "name": name,
+            "path": "/teams/",
+            "max_session_duration": "3600",
+            "tags": "\n".join(f"{k}={v}" for k, v in document["tags"].items()),
+            "trust_policy": json.dumps(document["trust_policy"]),
+            "policy_count": "1",
+            "policy-0-name": "Data",
+            "policy-0-document": json.dumps(document["policies"]["Data"]),
+        }
+        with timing() as create:
+            saved = self.client.post("/admin/roles", data=form)
+            landing = self.client.get(saved.headers.get("Location", ""))
+        assert saved.status_code == 303, saved.text[-2000:]
+        assert landing.status_code == 200 and f"Role {name} created." in landing.text
+        token = _csrf(landing.text)
+        with timing() as delete:
+            deleted = self.client.post(f"/admin/roles/{account_id(0)}/{name}/delete",
+                                       data={"csrf_token": token})
+            listed = self.client.get(deleted.headers.get("Location", ""))
+        assert deleted.status_code == 303, deleted.text[-2000:]
+        assert listed.status_code == 200 and f"Role {name} deleted." in listed.text
+        return create, delete
 
     def roles_list(self) -> Timing:
         with timing() as took:
@@ -394,6 +431,10 @@ def run(runs: int, roles: int, rules: int, seconds: float) -> dict[str, Any]:
         small_reloads: list[Timing] = []
         admin: list[Timing] = []
         small_admin: list[Timing] = []
+        creates: list[Timing] = []
+        deletes: list[Timing] = []
+        small_creates: list[Timing] = []
+        small_deletes: list[Timing] = []
         signin: list[float] = []
         small_signin: list[float] = []
         offered = 0
@@ -407,6 +448,11 @@ def run(runs: int, roles: int, rules: int, seconds: float) -> dict[str, Any]:
                 small_reloads.append(small.reload())
                 admin.append(consoles[0].edit())
                 small_admin.append(consoles[1].edit())
+                for console, created, deleted in ((consoles[0], creates, deletes),
+                                                  (consoles[1], small_creates, small_deletes)):
+                    create, delete = console.create_and_delete()
+                    created.append(create)
+                    deleted.append(delete)
                 per, offered = per_signin(loaded, seconds)
                 signin.append(per)
                 small_signin.append(per_signin(small_loaded, seconds)[0])
@@ -428,6 +474,14 @@ def run(runs: int, roles: int, rules: int, seconds: float) -> dict[str, Any]:
                 "admin_edit_page_seconds": [wall for wall, _ in admin],
                 "admin_edit_page_cpu_seconds": [cpu for _, cpu in admin],
                 "baseline_admin_edit_page_seconds_100_roles": [wall for wall, _ in small_admin],
+                "admin_create_page_seconds": [wall for wall, _ in creates],
+                "admin_create_page_cpu_seconds": [cpu for _, cpu in creates],
+                "admin_delete_page_seconds": [wall for wall, _ in deletes],
+                "admin_delete_page_cpu_seconds": [cpu for _, cpu in deletes],
+                "baseline_admin_create_page_seconds_100_roles": [
+                    wall for wall, _ in small_creates],
+                "baseline_admin_delete_page_seconds_100_roles": [
+                    wall for wall, _ in small_deletes],
                 "roles_list_page_seconds": [roles_list[0]],
                 "whole_document_edit_seconds": [whole_document],
                 "signin_seconds": signin,
@@ -453,6 +507,12 @@ def measure(runs: int) -> list[Row]:
     edit = statistics.median(raw["admin_edit_page_seconds"])
     edit_cpu = statistics.median(raw["admin_edit_page_cpu_seconds"])
     small_edit = statistics.median(raw["baseline_admin_edit_page_seconds_100_roles"])
+    create = statistics.median(raw["admin_create_page_seconds"])
+    create_cpu = statistics.median(raw["admin_create_page_cpu_seconds"])
+    small_create = statistics.median(raw["baseline_admin_create_page_seconds_100_roles"])
+    delete = statistics.median(raw["admin_delete_page_seconds"])
+    delete_cpu = statistics.median(raw["admin_delete_page_cpu_seconds"])
+    small_delete = statistics.median(raw["baseline_admin_delete_page_seconds_100_roles"])
     return [
         Row(
             path="Scale: snapshot reload after a change, 10,000 roles + 1,000 rules",
@@ -479,6 +539,17 @@ def measure(runs: int) -> list[Row]:
             ratio=edit / small_edit if small_edit else None,
             goal=f"< {GOAL_ADMIN_EDIT_S:g} s",
             passed=edit < GOAL_ADMIN_EDIT_S,
+            raw={},
+        ),
+        Row(
+            path="Scale: admin: create and delete one role, 10,000 roles (each: POST + the "
+                 "page it redirects to)",
+            figure=f"create {create * 1000:.0f} ms (CPU {create_cpu * 1000:.0f} ms), "
+                   f"delete {delete * 1000:.0f} ms (CPU {delete_cpu * 1000:.0f} ms)",
+            baseline=f"100 roles: {small_create * 1000:.0f} ms, {small_delete * 1000:.0f} ms",
+            ratio=None,
+            goal=f"< {GOAL_ADMIN_EDIT_S:g} s each",
+            passed=max(create, delete) < GOAL_ADMIN_EDIT_S,
             raw={},
         ),
         Row(
@@ -527,6 +598,12 @@ def main() -> None:
         ("admin: edit one role, save + page (ms)", "admin_edit_page_seconds", 1000),
         ("  CPU (ms)", "admin_edit_page_cpu_seconds", 1000),
         ("  baseline: 100 roles (ms)", "baseline_admin_edit_page_seconds_100_roles", 1000),
+        ("admin: create one role, save + page (ms)", "admin_create_page_seconds", 1000),
+        ("  CPU (ms)", "admin_create_page_cpu_seconds", 1000),
+        ("  baseline: 100 roles (ms)", "baseline_admin_create_page_seconds_100_roles", 1000),
+        ("admin: delete one role, POST + page (ms)", "admin_delete_page_seconds", 1000),
+        ("  CPU (ms)", "admin_delete_page_cpu_seconds", 1000),
+        ("  baseline: 100 roles (ms)", "baseline_admin_delete_page_seconds_100_roles", 1000),
         ("admin: roles list page (ms)", "roles_list_page_seconds", 1000),
         ("whole-document edit_config (ms)", "whole_document_edit_seconds", 1000),
         ("rules per sign-in (ms)", "signin_seconds", 1000),

@@ -17,27 +17,42 @@ still name the role, and no other entity changes. It reads that one role under t
 lock, validates it with every check `parse_config` makes of a role (`parse_role`), keeps
 the stored id and the later `revoke_sessions_before` (`resolve`), and writes it with
 its change-log row (`apply_role`).
+
+`create_role` and `delete_role` are the same for adding and removing one role, which is
+what the role pages' "create" and "delete" are. Of the whole-document checks, only these
+involve other entities, and each is one indexed query: a new role needs its account, a
+name free in that account regardless of case and, when it gives one, an id no role has;
+a deleted role must not be named by any mapping rule or default role
+(`references_to_role`, the problems `parse_config` would report at the same paths).
+The role itself is checked with `parse_role`, every check `parse_config` makes of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gateway.problems import Invalid, Problem
 from gateway.store.config_db import (
     ImportReport,
+    account_exists,
     apply,
     apply_role,
     read_config,
     read_role,
+    references_to_role,
     resolve,
+    role_with_id,
+    roles_named,
 )
 from gateway.store.config_schema import (
     ConfigSpec,
+    RoleSpec,
     config_document,
     parse_config,
     parse_role,
@@ -64,20 +79,27 @@ def edit_config(
     engine: Engine, change: Callable[[Document], T], *, actor: str
 ) -> tuple[ImportReport, T]:
     """Apply `change` to the stored document; all of it or (raising `Invalid`) nothing."""
+    with _refused_by_database(), transaction(engine) as session:
+        lock_config(session)
+        current = read_config(session)
+        document = config_document(current)
+        result = change(document)
+        desired = parse_config(document)
+        resolved, notes = resolve(current, desired)
+        changes = apply(session, current, resolved, actor=actor)
+    return ImportReport(tuple(changes), tuple(notes)), result
+
+
+@contextmanager
+def _refused_by_database() -> Iterator[None]:
+    """A constraint the checks missed (or a concurrent writer outside the lock) is a
+    problem like any other: the transaction was rolled back, nothing was written."""
     try:
-        with transaction(engine) as session:
-            lock_config(session)
-            current = read_config(session)
-            document = config_document(current)
-            result = change(document)
-            desired = parse_config(document)
-            resolved, notes = resolve(current, desired)
-            changes = apply(session, current, resolved, actor=actor)
+        yield
     except IntegrityError as exc:
         raise Invalid(
             [Problem("", f"the database refused the change: {exc.orig}; nothing was written")]
         ) from exc
-    return ImportReport(tuple(changes), tuple(notes)), result
 
 
 def stored_role(engine: Engine, account_id: str, name: str) -> Document | None:
@@ -97,34 +119,83 @@ def edit_role(
     The role's name, path and id cannot change here (they are what other entities refer
     to; renames go through `edit_config`, which checks every reference).
     """
-    try:
-        with transaction(engine) as session:
-            lock_config(session)
-            current = read_role(session, account_id, name)
-            if current is None:
-                raise Invalid([Problem("role", f"there is no role {name} in account {account_id}")])
-            document = change(role_document(current))
-            desired = parse_role(document, account_id=account_id)
-            moved = [
-                Problem(field, f"a role's {field} cannot change here (it was {old!r})")
-                for field, old, new in (
-                    ("name", current.name, desired.name),
-                    ("path", current.path, desired.path),
-                )
-                if old != new
-            ]
-            if moved:
-                raise Invalid(moved)
-            # The stored id is kept (and a different one refused), revocation only moves on.
-            resolved, notes = resolve(
-                ConfigSpec(roles=(current,)), ConfigSpec(roles=(desired,)), locate=lambda _: ""
+    with _refused_by_database(), transaction(engine) as session:
+        lock_config(session)
+        current = _existing_role(session, account_id, name)
+        document = change(role_document(current))
+        desired = parse_role(document, account_id=account_id)
+        moved = [
+            Problem(field, f"a role's {field} cannot change here (it was {old!r})")
+            for field, old, new in (
+                ("name", current.name, desired.name),
+                ("path", current.path, desired.path),
             )
-            changes = apply_role(session, current, resolved.roles[0], actor=actor)
-    except IntegrityError as exc:
-        raise Invalid(
-            [Problem("", f"the database refused the change: {exc.orig}; nothing was written")]
-        ) from exc
+            if old != new
+        ]
+        if moved:
+            raise Invalid(moved)
+        # The stored id is kept (and a different one refused), revocation only moves on.
+        resolved, notes = resolve(
+            ConfigSpec(roles=(current,)), ConfigSpec(roles=(desired,)), locate=lambda _: ""
+        )
+        changes = apply_role(session, current, resolved.roles[0], actor=actor)
     return ImportReport(tuple(changes), tuple(notes))
+
+
+def create_role(engine: Engine, account_id: str, document: Document, *, actor: str
+                ) -> ImportReport:
+    """Add one role (its export document, as under `accounts[i].roles`) to an existing
+    account; all of it or (raising `Invalid`, problem paths relative to the role) nothing.
+    """
+    with _refused_by_database(), transaction(engine) as session:
+        lock_config(session)
+        if not account_exists(session, account_id):
+            raise Invalid([Problem("account", f"there is no account {account_id}")])
+        name = document.get("name")
+        same = roles_named(session, account_id, name) if isinstance(name, str) else []
+        if name in same:
+            raise Invalid([Problem("name", f"account {account_id} has a role {name} already")])
+        problems: list[Problem] = []
+        try:
+            desired: RoleSpec | None = parse_role(document, account_id=account_id)
+        except Invalid as exc:
+            problems += exc.problems
+            desired = None
+        # parse_config's checks against the other roles, reported with the role's own.
+        problems += [
+            Problem("name", f"account {account_id} has a role {other} already: "
+                            "role names must differ in more than case")
+            for other in same
+        ]
+        role_id = desired.role_id if desired is not None else None
+        if role_id is not None and (owner := role_with_id(session, role_id)):
+            problems.append(Problem("id", f"already the id of role {owner}"))
+        if problems or desired is None:
+            raise Invalid(problems)
+        # A fresh id (ids of stored roles are unique in the database: a clash is refused).
+        resolved, notes = resolve(ConfigSpec(), ConfigSpec(roles=(desired,)), locate=lambda _: "")
+        changes = apply_role(session, None, resolved.roles[0], actor=actor)
+    return ImportReport(tuple(changes), tuple(notes))
+
+
+def delete_role(engine: Engine, account_id: str, name: str, *, actor: str) -> ImportReport:
+    """Remove one role; refused (`Invalid`, at the referring rules' document paths, nothing
+    written) while a mapping rule or default role still names it."""
+    with _refused_by_database(), transaction(engine) as session:
+        lock_config(session)
+        current = _existing_role(session, account_id, name)
+        problems = references_to_role(session, current.arn)
+        if problems:
+            raise Invalid(problems)
+        changes = apply_role(session, current, None, actor=actor)
+    return ImportReport(tuple(changes))
+
+
+def _existing_role(session: Session, account_id: str, name: str) -> RoleSpec:
+    role = read_role(session, account_id, name)
+    if role is None:
+        raise Invalid([Problem("role", f"there is no role {name} in account {account_id}")])
+    return role
 
 
 def find_account(document: Document, account_id: str) -> Document:

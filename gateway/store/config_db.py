@@ -472,38 +472,107 @@ def apply(
 
 
 def apply_role(
-    session: Session, current: RoleSpec, desired: RoleSpec, *, actor: str
+    session: Session, current: RoleSpec | None, desired: RoleSpec | None, *, actor: str
 ) -> list[EntityChange]:
-    """Write one existing role's difference: the rows and the change-log row that `apply`
-    writes for it, touching no other entity.
+    """Write one role's difference: the rows and the change-log row that `apply` writes for
+    it, touching no other entity. `current` None creates the (resolved) `desired` role,
+    `desired` None deletes `current`, both edit a role that keeps its identity.
 
-    For edits that keep the role's identity (account, name, path, id): what the
-    whole-configuration checks say of other entities cannot change, so the caller
-    validates the role alone (`parse_role`) and `resolve`s it against `current`.
+    The caller holds `lock_config` and has made the checks `parse_config` makes that involve
+    other entities: for an edit none can change their verdict (names, ids and ARNs stay);
+    a new role's account must exist and its name and id be free (`account_exists`,
+    `roles_named`, `role_with_id`); nothing may still name a deleted role
+    (`references_to_role`).
     """
-    if (current.key, current.arn, current.role_id) != (desired.key, desired.arn, desired.role_id):
+    role = current if current is not None else desired
+    if role is None:
+        raise ValueError("apply_role needs a role to create, edit or delete")
+    if current is not None and desired is not None and (
+        (current.key, current.arn, current.role_id) != (desired.key, desired.arn, desired.role_id)
+    ):
         raise ValueError("apply_role keeps a role's identity; renames go through apply")
     changes = _diff(
         "role",
-        {current.key: current},
-        {desired.key: desired},
+        {current.key: current} if current is not None else {},
+        {desired.key: desired} if desired is not None else {},
         lambda r: role_document(r, with_account=True),
         lambda r: r.arn,
     )
     if not changes:
         return []
+    if current is None:
+        _insert(session, Role, [_role_row(role)])  # role is desired
     pk = session.scalar(
-        select(Role.id).where(Role.account_id == current.account_id, Role.name == current.name)
+        select(Role.id).where(Role.account_id == role.account_id, Role.name == role.name)
     )
     if pk is None:
-        raise Invalid([Problem("", f"role {current.arn} is no longer stored")])
-    policy_rows: list[dict[str, Any]] = []
-    tag_rows: list[dict[str, Any]] = []
-    _write_role(session, pk, current, desired, policy_rows, tag_rows)
-    _insert(session, RolePolicy, policy_rows)
-    _insert(session, RoleTag, tag_rows)
+        raise Invalid([Problem("", f"role {role.arn} is no longer stored")])
+    if desired is None:
+        _delete_in(session, Role.id, [pk])  # its policies and tags go with it (ON DELETE CASCADE)
+    else:
+        policy_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        _write_role(session, pk, current, desired, policy_rows, tag_rows)
+        _insert(session, RolePolicy, policy_rows)
+        _insert(session, RoleTag, tag_rows)
     _record(session, changes, actor)
     return changes
+
+
+def account_exists(connection: Connection | Session, account_id: str) -> bool:
+    return connection.scalar(select(Account.id).where(Account.id == account_id)) is not None
+
+
+def roles_named(connection: Connection | Session, account_id: str, name: str) -> list[str]:
+    """The stored names of the roles in `account_id` that are `name` regardless of case
+    (IAM role names are unique per account regardless of case, as `parse_config` checks).
+    Role names are ASCII (`names.ROLE_NAME`), which SQL's lower() folds as Python does."""
+    return list(
+        connection.scalars(
+            select(Role.name)
+            .where(Role.account_id == account_id, func.lower(Role.name) == name.lower())
+            .order_by(Role.name)
+        )
+    )
+
+
+def role_with_id(connection: Connection | Session, role_id: str) -> str | None:
+    """The ARN of the stored role with id `role_id`, or None."""
+    return connection.scalar(select(Role.arn).where(Role.role_id == role_id))
+
+
+def references_to_role(connection: Connection | Session, arn: str) -> list[Problem]:
+    """What `parse_config` would report of the stored configuration without the role `arn`:
+    each mapping rule (or default role) still naming it, at its path in the exported
+    document (`config_document`). Reads the rules naming it (an index on the ARN), the
+    provider names and those providers' rule positions, not the whole configuration."""
+    naming = connection.execute(
+        select(MappingRule.provider_id, MappingRule.position).where(MappingRule.role_arn == arn)
+    ).all()
+    if not naming:
+        return []
+    providers = dict(connection.execute(select(IdentityProvider.id, IdentityProvider.name)).all())
+    # The export lists providers by name (`ConfigSpec.of`), and a provider's rules with
+    # conditions as mapping_rules, its rule without any as default_role.
+    index = {name: i for i, name in enumerate(sorted(providers.values()))}
+    conditional: dict[int, list[int]] = defaultdict(list)
+    for row in connection.execute(
+        select(MappingRule.provider_id, MappingRule.position, MappingRule.conditions).where(
+            MappingRule.provider_id.in_({row.provider_id for row in naming})
+        )
+    ):
+        if row.conditions:
+            conditional[row.provider_id].append(row.position)
+    # Position among the provider's rules → index in its mapping_rules.
+    listed = {pk: {p: i for i, p in enumerate(sorted(ps))} for pk, ps in conditional.items()}
+    problems = []
+    for row in sorted(naming, key=lambda r: (index[providers[r.provider_id]], r.position)):
+        provider = join("identity_providers", index[providers[row.provider_id]])
+        at = listed.get(row.provider_id, {}).get(row.position)
+        place = f"{provider}.mapping_rules[{at}].role" if at is not None else (
+            f"{provider}.default_role")
+        problems.append(Problem(place, f"no role {arn} in this configuration"))
+    return problems
 
 
 def _write_role(

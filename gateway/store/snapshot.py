@@ -123,8 +123,9 @@ def load_snapshot(
 
     With `strict`, a policy the engine refuses raises `Invalid` instead of only
     leaving its role out. Given the `previous` snapshot, a reload after changes to
-    roles only (an admin's role edit, "revoke sessions") reads just those roles and
-    patches `previous` (`patch_snapshot`); anything else reads everything.
+    roles only (an admin's role edit, "revoke sessions", a role created or deleted) reads
+    just those roles and patches `previous` (`patch_snapshot`); anything else reads
+    everything.
     """
     with engine.connect() as connection:
         _consistent(connection)
@@ -193,7 +194,9 @@ def patch_snapshot(
     change_id: int | None,
 ) -> Snapshot:
     """`previous` with the roles under `keys` ((account id, name)) replaced by `roles`
-    (a key without a role: deleted), as `build_snapshot` would index the result.
+    (a key without a role: deleted; a role under no key of `previous`: created), as
+    `build_snapshot` would index the result: in every index (by ARN, by id, by account,
+    an account's entry gone with its last role) and the problems.
 
     `arns` are every ARN those roles had or have, so that problems reported for them
     (a role the policy engine refused is not indexed, only reported) are dropped.

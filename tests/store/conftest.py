@@ -9,6 +9,7 @@ migration tests get a fresh empty schema of their own.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 
 from gateway.store.db import make_engine
@@ -114,3 +115,22 @@ def dump_database(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             rows = conn.execute(select(table)).all()
             result[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return result
+
+
+@contextmanager
+def whole_table_reads(engine: Engine) -> Iterator[list[str]]:
+    """The SELECTs run on `engine` meanwhile that read a role or rule table whole (no WHERE):
+    what reading the whole configuration (`read_config`) does, and a one-role write must not."""
+    reads: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if (statement.lstrip().upper().startswith("SELECT") and "WHERE" not in statement.upper()
+                and re.search(r"\bFROM (roles|role_policies|role_tags|mapping_rules)\b",
+                              statement)):
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield reads
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

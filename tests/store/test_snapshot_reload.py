@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from gateway import iam
-from gateway.admin.edit import edit_role
+from gateway.admin.edit import create_role, delete_role, edit_role
 from gateway.problems import Invalid, Problem
 from gateway.store import snapshot as snapshot_module
 from gateway.store.config_io import import_document, load_yaml
@@ -139,6 +139,32 @@ def test_roles_created_deleted_and_moved_are_patched(
             "arn:aws:iam::222222222222:role/Scratch"} <= arns
     assert [r.name for r in second.roles_by_account[ACCOUNT]] == sorted(
         r["name"] for r in roles_of(changed))
+
+
+def test_a_role_created_then_deleted_on_the_admin_page_is_patched_in_and_out(
+    engine: Engine, first: Snapshot
+) -> None:
+    """`create_role` and `delete_role` (the role pages' writes): the reload re-reads that
+    role only, and it is in, then out of, every index a full load has."""
+    arn = f"arn:aws:iam::{ACCOUNT}:role/teams/Fresh"
+    create_role(engine, ACCOUNT, spare_role("Fresh", "fresh", "/teams/"), actor="t")
+    with selects(engine) as statements:
+        second = load_snapshot(engine, 2, previous=first)
+    assert not any("mapping_rules" in s or "identity_providers" in s for s in statements)
+    assert second.providers_by_name is first.providers_by_name
+    assert_same(second, load_snapshot(engine, 2))
+    created = second.roles_by_arn[arn]
+    assert second.roles_by_id[created.role_id] is created
+    assert created in second.roles_by_account[ACCOUNT]
+    assert "arn:aws:s3:::fresh/*" in created.policies["Data"].source  # compiled
+
+    delete_role(engine, ACCOUNT, "Fresh", actor="t")
+    third = load_snapshot(engine, 3, previous=second)
+    assert third.providers_by_name is first.providers_by_name
+    assert_same(third, load_snapshot(engine, 3))
+    assert arn not in third.roles_by_arn and created.role_id not in third.roles_by_id
+    assert "Fresh" not in {r.name for r in third.roles_by_account[ACCOUNT]}
+    assert not any("arn:aws:s3:::fresh/*" in text for _, text in third.compiled)
 
 
 def test_deleting_every_role_of_an_account_drops_its_entry(

@@ -107,6 +107,8 @@ def _client(provider: IdentityProvider, redirect_uri: str, meta: Metadata | None
     # authlib is imported on first sign-in, not at start-up (worker boot time).
     from authlib.integrations.requests_client import OAuth2Session
 
+    from gateway.sources.oidc import pool
+
     if provider.kind in _POST_AUTH_KINDS:
         auth_method = "client_secret_post"
     else:
@@ -120,8 +122,7 @@ def _client(provider: IdentityProvider, redirect_uri: str, meta: Metadata | None
         code_challenge_method="S256",
         token_endpoint_auth_method=auth_method,
     )
-    session.trust_env = False
-    return session
+    return pool.pooled(session)  # the process's connections, no proxy from the environment
 
 
 def begin(

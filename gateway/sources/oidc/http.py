@@ -8,7 +8,6 @@ retryable; answers with an error status are returned for the caller to interpret
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,22 +19,18 @@ from gateway.sts.errors import IDPCommunicationError
 MAX_BODY = 1024 * 1024
 USER_AGENT = "federation-gateway/0.1"
 
-_local = threading.local()
-
 if TYPE_CHECKING:
     import requests
 
 
 def session() -> requests.Session:
-    """One connection-pooling session per thread (requests.Session is not thread-safe)."""
-    current: requests.Session | None = getattr(_local, "session", None)
-    if current is None:
-        import requests  # on first use: ~5 MB a worker without OpenID providers never loads
+    """A session for one call, on the process's shared connection pool (`pool`)."""
+    import requests
 
-        current = requests.Session()
-        current.headers["User-Agent"] = USER_AGENT
-        current.trust_env = False  # never route identity traffic through a stray proxy
-        _local.session = current
+    from gateway.sources.oidc import pool
+
+    current = pool.pooled(requests.Session())
+    current.headers["User-Agent"] = USER_AGENT
     return current
 
 
@@ -69,6 +64,8 @@ def call(
     import requests
     import urllib3
 
+    from gateway.sources.oidc import pool
+
     timeout = outbound.TIMEOUT
     deadline = time.monotonic() + timeout
 
@@ -77,12 +74,15 @@ def call(
             method, url, params=params, data=data, headers=dict(headers or {}), auth=auth,
             timeout=timeout, allow_redirects=False, stream=True,
         )
+        complete = False
         try:
-            return response, outbound.read_capped(
+            raw = outbound.read_capped(
                 lambda n: response.raw.read1(n, decode_content=True), MAX_BODY, deadline
             )
+            complete = len(raw) <= MAX_BODY  # read to its end, not cut at the cap
+            return response, raw
         finally:
-            response.close()
+            pool.finish(response, complete)
 
     try:
         response, raw = outbound.within(fetch, timeout)

@@ -12,15 +12,8 @@ from typing import Any
 from flask import Response, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from gateway.admin import sessions
-from gateway.admin.edit import (
-    Document,
-    edit_role,
-    find_account,
-    find_role,
-    relative,
-    stored_role,
-)
+from gateway.admin import edit, sessions
+from gateway.admin.edit import Document, edit_role, stored_role
 from gateway.problems import Invalid, Problem
 from gateway.runtime import runtime
 from gateway.store import names
@@ -28,7 +21,7 @@ from gateway.store.config_db import ImportReport
 from gateway.store.config_schema import format_instant, validate_role
 from gateway.store.snapshot import Role
 from gateway.web.admin import bp
-from gateway.web.admin.access import flash_report, page, write
+from gateway.web.admin.access import flash_report, page
 from gateway.web.admin.forms import (
     FieldProblems,
     block,
@@ -187,24 +180,13 @@ def create_role() -> BaseResponse:
     problems += validate_role(role, account_id=account_id)
     if problems:
         return _form(role, account_id, creating=True, rows=rows, problems=problems, status=400)
-    position: list[str] = []
-
-    def change(config: Document) -> None:
-        account = find_account(config, account_id)
-        existing = account.setdefault("roles", [])
-        if any(r["name"] == role["name"] for r in existing):
-            raise Invalid([Problem("name", f"account {account_id} has a role "
-                                           f"{role['name']} already")])
-        existing.append(role)
-        position.append(f"accounts[{config['accounts'].index(account)}].roles"
-                        f"[{len(existing) - 1}]")
-
     try:
-        report, _ = write(change)
+        # Validated again under the lock, with what is stored by then (`edit.create_role`).
+        report = _written(edit.create_role(runtime().engine, account_id, role,
+                                           actor=g.admin.actor))
     except Invalid as exc:
-        prefix = position[0] if position else "role"
-        return _form(role, account_id, creating=True, rows=rows,
-                     problems=relative(exc.problems, prefix), status=400)
+        return _form(role, account_id, creating=True, rows=rows, problems=exc.problems,
+                     status=400)
     flash_report(report, f"Role {role['name']} created.")
     return redirect(url_for("admin.role", account_id=account_id, name=role["name"]), 303)
 
@@ -217,10 +199,14 @@ def _stored(account_id: str, name: str) -> Document | None:
 def _write_role(account_id: str, name: str, change: Callable[[Document], Document]
                 ) -> ImportReport:
     """`access.write` for an edit of one role that keeps its name and path (`edit_role`)."""
-    rt = runtime()
-    report = edit_role(rt.engine, account_id, name, change, actor=g.admin.actor)
+    return _written(edit_role(runtime().engine, account_id, name, change, actor=g.admin.actor))
+
+
+def _written(report: ImportReport) -> ImportReport:
+    """After one role's write (`edit_role`, `create_role`, `delete_role`): every process
+    reloads, re-reading only the roles the change log names (`load_snapshot`)."""
     if report.changed:
-        rt.config.bump()
+        runtime().config.bump()
     return report
 
 
@@ -327,13 +313,9 @@ def revoke_session(account_id: str, name: str) -> BaseResponse:
 def delete_role(account_id: str, name: str) -> BaseResponse:
     if _stored(account_id, name) is None:
         return _unknown(account_id, name)
-
-    def change(config: Document) -> None:
-        a_index, r_index, _ = find_role(config, account_id, name)
-        del config["accounts"][a_index]["roles"][r_index]
-
     try:
-        report, _ = write(change)
+        report = _written(edit.delete_role(runtime().engine, account_id, name,
+                                           actor=g.admin.actor))
     except Invalid as exc:
         return page("admin/not_found.html", title="Cannot delete the role", status=409,
                     section="admin.roles", problems=exc.problems,

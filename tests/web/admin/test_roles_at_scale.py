@@ -1,8 +1,9 @@
-"""The role pages with thousands of roles: one role's edit is written and applied alone,
-still refused at its JSON path when wrong, and the list comes a page at a time.
+"""The role pages with thousands of roles: one role's edit, creation or deletion is written
+and applied alone, still refused at its JSON path (or naming the rules that refer to it)
+when wrong, and the list comes a page at a time.
 
-How fast is bench/bench_scale.py's business ("admin: edit one role"); these tests check
-that the fast path gives the same answers."""
+How fast is bench/bench_scale.py's business ("admin: edit one role", "admin: create and
+delete one role"); these tests check that the fast path gives the same answers."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from gateway.settings import Settings
 from gateway.store.changelog import changes
 from gateway.store.config_io import import_document
 from gateway.store.snapshot import load_snapshot
+from tests.store.conftest import whole_table_reads
 from tests.web.admin.support import AdminBrowser, BoundServer, admin_link
 
 ROLES = 2_000
@@ -88,7 +90,8 @@ def admin(large: BoundServer, env: dict[str, str]) -> AdminBrowser:
     return browser
 
 
-# A role in the middle of an account that a mapping rule names.
+# A role in the middle of an account that no mapping rule names (rule n names role n * 7,
+# and 1,234 is no multiple of 7): the delete test relies on it.
 TARGET = 1_234
 ACCOUNT, NAME = account_id(TARGET), role_name(TARGET)
 ARN = f"arn:aws:iam::{ACCOUNT}:role/teams/{NAME}"
@@ -219,3 +222,128 @@ def test_the_roles_list_comes_a_page_at_a_time_and_filters_on_the_server(
     assert "Role01234" in admin.get(f"/admin/roles?account={ACCOUNT}&q=role0123").text
     # An unknown account is ignored rather than shown as empty.
     assert len(role_links(admin.get("/admin/roles?account=999999999999").text)) == 100
+
+
+# ---------------------------------------------------------------- create and delete
+
+NEW_NAME = "Fresh"
+NEW_ARN = f"arn:aws:iam::{ACCOUNT}:role/teams/{NEW_NAME}"
+# Role00070 is what mapping rule 10 names (rule n names role n * 7).
+NAMED = 70
+NAMED_ACCOUNT, NAMED_NAME = account_id(NAMED), role_name(NAMED)
+
+
+def new_role_form(name: str = NEW_NAME) -> dict[str, str]:
+    document = role(9_999)
+    return {"account": ACCOUNT, "name": name, "path": "/teams/", "description": "brand new",
+            "max_session_duration": "7200", "tags": "team=new",
+            "trust_policy": json.dumps(document["trust_policy"]),
+            "policy_count": "1", "policy-0-name": "Data",
+            "policy-0-document": json.dumps(document["policies"]["Data"])}
+
+
+def test_creating_a_role_among_thousands_writes_that_role_alone_and_serves_it(
+    admin: AdminBrowser, large: BoundServer
+) -> None:
+    rt = large.runtime
+    before, logged = current_spec(rt.engine), changes(rt.engine, limit=1)[0].id
+    with whole_table_reads(rt.engine) as reads:
+        response = admin.post("/admin/roles", new_role_form(), page="/admin/roles/new")
+        assert response.status_code == 303, response.text
+        assert response.headers["Location"].endswith(f"/admin/roles/{ACCOUNT}/{NEW_NAME}")
+        landing = admin.get(response.headers["Location"])
+    # Neither the write nor this process's reload read the configuration whole.
+    assert reads == []
+    assert landing.status_code == 200
+    assert f"Role {NEW_NAME} created." in landing.text and "brand new" in landing.text
+    assert f"create role {NEW_ARN}" in html.unescape(landing.text)
+
+    # Served: in every index of this process's snapshot, as a full load has it.
+    created = rt.snapshot.roles_by_arn[NEW_ARN]
+    assert rt.snapshot.roles_by_id[created.role_id] is created
+    assert created in rt.snapshot.roles_by_account[ACCOUNT]
+    assert (created.description, created.max_session_duration) == ("brand new", 7200)
+    full = load_snapshot(rt.engine, rt.snapshot.version)
+    assert full.roles_by_arn[NEW_ARN].policies["Data"].source == created.policies["Data"].source
+    assert len(rt.snapshot.roles_by_arn) == ROLES + 1
+
+    # Stored: that role added, nothing else; one change-log row as the import writes it.
+    after = current_spec(rt.engine)
+    assert (after.accounts, after.providers) == (before.accounts, before.providers)
+    assert set(after.roles) - set(before.roles) == {
+        r for r in after.roles if r.arn == NEW_ARN}
+    assert set(before.roles) <= set(after.roles)
+    newest = [c for c in changes(rt.engine, limit=10) if c.id > logged]
+    assert [(c.action, c.entity_type, c.entity_key, c.before) for c in newest] == [
+        ("create", "role", NEW_ARN, None)]
+    assert newest[0].actor.startswith("break-glass:")
+    assert newest[0].after is not None
+    assert {k: newest[0].after[k] for k in ("account", "name", "path", "id")} == {
+        "account": ACCOUNT, "name": NEW_NAME, "path": "/teams/", "id": created.role_id}
+
+
+@pytest.mark.parametrize("name", [NAME, NAME.upper()])
+def test_a_taken_name_is_refused_with_a_400_and_nothing_is_written(
+    admin: AdminBrowser, large: BoundServer, name: str
+) -> None:
+    rt = large.runtime
+    before, logged = current_spec(rt.engine), changes(rt.engine, limit=1)[0].id
+    version = rt.snapshot.version
+    response = admin.post("/admin/roles", new_role_form(name), page="/admin/roles/new")
+    assert response.status_code == 400
+    assert f"account {ACCOUNT} has a role {NAME} already" in errors_of(response.text, "role-name")
+    assert "Nothing was saved" in response.text
+    assert current_spec(rt.engine) == before
+    assert changes(rt.engine, limit=1)[0].id == logged
+    assert rt.snapshot.version == version
+
+
+def test_deleting_a_role_among_thousands_removes_that_role_alone(
+    admin: AdminBrowser, large: BoundServer
+) -> None:
+    rt = large.runtime
+    before, logged = current_spec(rt.engine), changes(rt.engine, limit=1)[0].id
+    stored = rt.snapshot.roles_by_arn[ARN]
+    with whole_table_reads(rt.engine) as reads:
+        response = admin.post(f"{PAGE}/delete", page=PAGE)
+        assert response.status_code == 303, response.text
+        assert response.headers["Location"].endswith("/admin/roles")
+        landing = admin.get("/admin/roles")
+    assert reads == []
+    assert f"Role {NAME} deleted." in landing.text
+    assert f"delete role {ARN}" in html.unescape(landing.text)
+
+    # Gone from every index, and from the role's page.
+    snapshot = rt.snapshot
+    assert ARN not in snapshot.roles_by_arn and stored.role_id not in snapshot.roles_by_id
+    assert NAME not in {r.name for r in snapshot.roles_by_account[ACCOUNT]}
+    assert len(snapshot.roles_by_arn) == ROLES - 1
+    assert ARN not in load_snapshot(rt.engine, snapshot.version).roles_by_arn
+    assert admin.get(PAGE).status_code == 404
+
+    after = current_spec(rt.engine)
+    assert (after.accounts, after.providers) == (before.accounts, before.providers)
+    assert [r.arn for r in set(before.roles) - set(after.roles)] == [ARN]
+    assert set(after.roles) <= set(before.roles)
+    newest = [c for c in changes(rt.engine, limit=10) if c.id > logged]
+    assert [(c.action, c.entity_type, c.entity_key, c.after) for c in newest] == [
+        ("delete", "role", ARN, None)]
+    assert newest[0].before is not None
+    assert (newest[0].before["id"], newest[0].before["description"]) == (
+        stored.role_id, f"team {TARGET}")
+
+
+def test_a_role_a_rule_names_is_not_deleted_and_the_page_says_which_rule(
+    admin: AdminBrowser, large: BoundServer
+) -> None:
+    rt = large.runtime
+    before, logged = current_spec(rt.engine), changes(rt.engine, limit=1)[0].id
+    page = f"/admin/roles/{NAMED_ACCOUNT}/{NAMED_NAME}"
+    response = admin.post(f"{page}/delete", page=page)
+    assert response.status_code == 409
+    text = html.unescape(response.text)
+    assert f"The role {NAMED_NAME} is still referred to; change those first." in text
+    assert "identity_providers[0].mapping_rules[10].role" in text
+    assert current_spec(rt.engine) == before
+    assert changes(rt.engine, limit=1)[0].id == logged
+    assert f"arn:aws:iam::{NAMED_ACCOUNT}:role/teams/{NAMED_NAME}" in rt.snapshot.roles_by_arn
