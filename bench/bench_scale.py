@@ -272,6 +272,18 @@ class Store:
         return took
 
 
+def _role_fields(document: dict[str, Any]) -> dict[str, str]:
+    """The role form's fields for `document`'s duration, tags, trust and one policy."""
+    return {
+        "max_session_duration": "3600",
+        "tags": "\n".join(f"{k}={v}" for k, v in document["tags"].items()),
+        "trust_policy": json.dumps(document["trust_policy"]),
+        "policy_count": "1",
+        "policy-0-name": "Data",
+        "policy-0-document": json.dumps(document["policies"]["Data"]),
+    }
+
+
 class AdminConsole:
     """The gateway app on a Store's database, signed in as a break-glass admin, driven
     in process through the Flask test client (a browser's requests, without sockets)."""
@@ -310,12 +322,7 @@ class AdminConsole:
         form = {
             "csrf_token": _csrf(self.client.get(self.path).text),
             "description": f"edition {self.edition}",
-            "max_session_duration": "3600",
-            "tags": "\n".join(f"{k}={v}" for k, v in document["tags"].items()),
-            "trust_policy": json.dumps(document["trust_policy"]),
-            "policy_count": "1",
-            "policy-0-name": "Data",
-            "policy-0-document": json.dumps(document["policies"]["Data"]),
+            **_role_fields(document),
         }
         with timing() as took:
             saved = self.client.post(self.path, data=form)
@@ -336,12 +343,7 @@ class AdminConsole:
             "account": account_id(0),
             "name": name,
             "path": "/teams/",
-            "max_session_duration": "3600",
-            "tags": "\n".join(f"{k}={v}" for k, v in document["tags"].items()),
-            "trust_policy": json.dumps(document["trust_policy"]),
-            "policy_count": "1",
-            "policy-0-name": "Data",
-            "policy-0-document": json.dumps(document["policies"]["Data"]),
+            **_role_fields(document),
         }
         with timing() as create:
             saved = self.client.post("/admin/roles", data=form)
