@@ -12,8 +12,8 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -118,19 +118,28 @@ def dump_database(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @contextmanager
-def whole_table_reads(engine: Engine) -> Iterator[list[str]]:
-    """The SELECTs run on `engine` meanwhile that read a role or rule table whole (no WHERE):
-    what reading the whole configuration (`read_config`) does, and a one-role write must not."""
-    reads: list[str] = []
+def selects(engine: Engine, keep: Callable[[str], bool] = lambda _: True) -> Iterator[list[str]]:
+    """The SELECTs run on `engine` meanwhile (those `keep` accepts), as they run."""
+    statements: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if (statement.lstrip().upper().startswith("SELECT") and "WHERE" not in statement.upper()
-                and re.search(r"\bFROM (roles|role_policies|role_tags|mapping_rules)\b",
-                              statement)):
-            reads.append(statement)
+        if statement.lstrip().upper().startswith("SELECT") and keep(statement):
+            statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", before)
     try:
-        yield reads
+        yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+def reads_a_table_whole(statement: str) -> bool:
+    """A SELECT with no WHERE from a role or rule table: what reading the whole
+    configuration (`read_config`) does, and a one-role write must not."""
+    return "WHERE" not in statement.upper() and bool(
+        re.search(r"\bFROM (roles|role_policies|role_tags|mapping_rules)\b", statement))
+
+
+def whole_table_reads(engine: Engine) -> AbstractContextManager[list[str]]:
+    """The SELECTs run on `engine` meanwhile that read a role or rule table whole."""
+    return selects(engine, reads_a_table_whole)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 
 from gateway import iam
 from gateway.problems import Invalid, Problem
@@ -18,23 +16,9 @@ from gateway.store.config_io import import_config
 from gateway.store.models import Account, IdentityProvider, MappingRule, Role, RolePolicy, RoleTag
 from gateway.store.names import role_arn
 from gateway.store.snapshot import Snapshot, load_snapshot
+from tests.store.conftest import selects
 
 DEV_DEVELOPER = "arn:aws:iam::222222222222:role/engineering/Developer"
-
-
-@contextmanager
-def count_queries(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 @pytest.fixture
@@ -243,7 +227,7 @@ def _bulk_config(engine: Engine, *, accounts: int, roles: int, rules: int) -> No
 
 def test_large_configuration_loads_with_one_query_per_table(engine: Engine) -> None:
     _bulk_config(engine, accounts=20, roles=10_000, rules=1_000)
-    with count_queries(engine) as queries:
+    with selects(engine) as queries:
         started = time.perf_counter()
         snapshot = load_snapshot(engine, 1)
         elapsed = time.perf_counter() - started

@@ -9,12 +9,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from gateway import iam
 from gateway.admin.edit import create_role, delete_role, edit_role
@@ -22,6 +20,7 @@ from gateway.problems import Invalid, Problem
 from gateway.store import snapshot as snapshot_module
 from gateway.store.config_io import import_document, load_yaml
 from gateway.store.snapshot import Role, Snapshot, load_snapshot
+from tests.store.conftest import selects
 
 ACCOUNT = "111111111111"
 DEV_DEVELOPER = "arn:aws:iam::222222222222:role/engineering/Developer"
@@ -82,21 +81,6 @@ def assert_same(patched: Snapshot, full: Snapshot) -> None:
             k: plain(v) for k, v in getattr(full, name).items()}, name
     assert sorted(map(str, patched.problems)) == sorted(map(str, full.problems))
     assert (patched.version, patched.change_id) == (full.version, full.change_id)
-
-
-@contextmanager
-def selects(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def test_a_role_edit_re_reads_that_role_only(engine: Engine, first: Snapshot) -> None:
